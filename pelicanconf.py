@@ -1,0 +1,109 @@
+"""Settings for the local (development) build. `publishconf.py` overrides what production changes."""
+
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# Clinic facts live in one data file that editors change; see content/clinic.toml.
+with (HERE / "content" / "clinic.toml").open("rb") as facts:
+    CLINIC = tomllib.load(facts)
+
+SITENAME = CLINIC["name"]
+AUTHOR = CLINIC["name"]
+SITEURL = ""
+RELATIVE_URLS = True
+TIMEZONE = "America/Los_Angeles"
+DEFAULT_LANG = "en"
+DEFAULT_DATE = "fs"
+
+PATH = "content"
+PAGE_PATHS = ["pages"]
+ARTICLE_PATHS = ["articles"]
+STATIC_PATHS = ["images", "extra/robots.txt"]
+IGNORE_FILES = [".#*", "*.toml", "*.swp", "*~"]
+EXTRA_PATH_METADATA = {"extra/robots.txt": {"path": "robots.txt"}}
+
+# Clean URLs: every page and article at /slug/, saved as slug/index.html.
+PAGE_URL = "{slug}/"
+PAGE_SAVE_AS = "{slug}/index.html"
+ARTICLE_URL = "{slug}/"
+ARTICLE_SAVE_AS = "{slug}/index.html"
+DRAFT_URL = "drafts/{slug}/"
+DRAFT_SAVE_AS = "drafts/{slug}/index.html"
+DRAFT_PAGE_URL = "drafts/{slug}/"
+DRAFT_PAGE_SAVE_AS = "drafts/{slug}/index.html"
+# The home page and 404 are ordinary pages (content/pages/home.md, 404.md): no blog index or archives.
+DIRECT_TEMPLATES = []
+INDEX_SAVE_AS = ""
+CATEGORY_SAVE_AS = ""
+CATEGORIES_SAVE_AS = ""
+TAG_SAVE_AS = ""
+TAGS_SAVE_AS = ""
+AUTHOR_SAVE_AS = ""
+AUTHORS_SAVE_AS = ""
+ARCHIVES_SAVE_AS = ""
+YEAR_ARCHIVE_SAVE_AS = ""
+MONTH_ARCHIVE_SAVE_AS = ""
+DAY_ARCHIVE_SAVE_AS = ""
+DISPLAY_PAGES_ON_MENU = False
+DISPLAY_CATEGORIES_ON_MENU = False
+
+FEED_ALL_ATOM = None
+CATEGORY_FEED_ATOM = None
+TRANSLATION_FEED_ATOM = None
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+
+THEME = "theme"
+PLUGIN_PATHS = ["plugins"]
+PLUGINS = ["editorial"]
+
+MARKDOWN = {
+    "extension_configs": {
+        "markdown.extensions.toc": {},
+        "markdown.extensions.footnotes": {},
+        "markdown.extensions.attr_list": {},
+        "markdown.extensions.tables": {},
+        "markdown.extensions.def_list": {},
+        "markdown.extensions.abbr": {},
+        "markdown.extensions.sane_lists": {},
+    },
+    "output_format": "html5",
+}
+
+# Typogrify (smart quotes, dashes, widows) runs in plugins/editorial, which caches its output so a warm
+# rebuild does not pay for it again; Pelican's own TYPOGRIFY would redo it on every build.
+TYPOGRIFY = False
+EDITORIAL = {
+    "typogrify": True,
+    "typogrify_ignore_tags": ["pre", "code", "script", "style", "svg", "form", "textarea"],
+    "review_max_age_days": 365,
+    "toc_min_headings": 4,
+}
+
+# Rebuilds read unchanged Markdown from the cache.
+CACHE_CONTENT = True
+LOAD_CONTENT_CACHE = True
+CONTENT_CACHING_LAYER = "reader"
+CACHE_PATH = "cache"
+CHECK_MODIFIED_METHOD = "mtime"
+
+# The production build turns these on (publishconf.py); `pelican -e GO_LIVE_CHECKS=true` tries them here.
+GO_LIVE_CHECKS = False
+
+# The intake form: the local receiver that `invoke serve` runs, and the development key it makes.
+# The INTAKE_ENDPOINT and INTAKE_PUBLIC_KEY environment variables override these.
+INTAKE_FORM = {
+    "endpoint": "http://127.0.0.1:8788/submit",
+    "public_key": "var/intake-dev/public.pem",
+    "fields": "content/forms/intake.toml",
+}
+
+# Primary navigation: (label, page slug).
+NAVIGATION = [
+    ("Conditions", "depression"),
+    ("How it works", "how-ketamine-works"),
+    ("What to expect", "what-to-expect"),
+    ("FAQ", "faq"),
+]

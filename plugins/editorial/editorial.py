@@ -1,0 +1,549 @@
+"""The editors' contract, enforced at build time.
+
+- Every page and article has `Title` and `Summary`; medical pages (`Medical: yes`) also `Reviewed`
+  (an ISO date) and `Reviewer` (a key of `[reviewers]` in content/clinic.toml).
+- Every internal link (`{filename}`, `{static}`, `{attach}`, site paths and `#anchors`) resolves.
+- Medical pages reviewed longer ago than `review_max_age_days` warn, and block going live.
+- With `GO_LIVE_CHECKS` on, the build fails with one checklist of everything not ready to publish.
+
+It also runs Typogrify over page bodies with a cache of its own, fills `{clinic:KEY}` tokens from the
+clinic facts, and gives templates a table of contents, the review status and related pages.
+
+Problems are collected while Pelican reads the content and reported together, each naming file, line
+and field; the build then stops with exit status 1 and no traceback.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import html
+import logging
+import pickle
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from blinker import signal as named_signal
+from markupsafe import Markup
+from pelican import signals
+from pelican.contents import Article, Page
+
+logger = logging.getLogger(__name__)
+LOG_PREFIX = "[editorial]"
+
+DEFAULTS = {
+    "typogrify": True,
+    "typogrify_ignore_tags": ["pre", "code", "script", "style", "svg", "form", "textarea"],
+    "review_max_age_days": 365,
+    "toc_min_headings": 4,
+}
+
+PLACEHOLDER_MARK = "[TO CONFIRM"
+TYPOGRIFY_CACHE_FILE = "editorial-typogrify.pickle"
+
+# Other plugins add their own go-live items by connecting to this signal; each receiver gets the
+# Pelican settings and returns a list of strings (empty when ready).
+go_live_checklist = named_signal("go_live_checklist")
+
+_TOKEN = re.compile(r"\{clinic:([a-z0-9_.]+)\}")
+_ATTR_TOKEN = re.compile(r"""(=\s*["'])\{clinic:([a-z0-9_.]+)\}""")
+_LINK = re.compile(r"""\b(href|src)\s*=\s*(["'])(.*?)\2""")
+_INTRASITE = re.compile(r"^\{(filename|static|attach)\}([^#?]*)(?:\?[^#]*)?(#.*)?$")
+_ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
+_H2 = re.compile(r"<h2[^>]*\bid=\"([^\"]+)\"[^>]*>(.*?)</h2>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TRUE = {"yes", "true", "1"}
+_FALSE = {"no", "false", "0"}
+
+
+class SettingsError(ValueError):
+    """The EDITORIAL setting is malformed."""
+
+
+class BuildStopped(SystemExit):
+    """Stops the build after the problems were logged: exit status 1 and no traceback.
+
+    A SystemExit rather than an Exception because Pelican prints a traceback for any Exception.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(1)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Problem:
+    source: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass
+class _State:
+    settings: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    contents: list = field(default_factory=list)
+    typogrify_cache: dict = field(default_factory=dict)
+    typogrify_used: dict = field(default_factory=dict)
+    cache_file: Path | None = None
+
+
+_state = _State()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def merged_options(settings: dict) -> dict:
+    """EDITORIAL merged over DEFAULTS, checked key by key."""
+    given = settings.get("EDITORIAL", {}) or {}
+    if not isinstance(given, dict):
+        raise SettingsError(f"EDITORIAL must be a dict, not {type(given).__name__}")
+    unknown = set(given) - set(DEFAULTS)
+    if unknown:
+        raise SettingsError(f"EDITORIAL has unknown keys: {', '.join(sorted(unknown))}")
+    options = {**DEFAULTS, **given}
+    if not isinstance(options["typogrify"], bool):
+        raise SettingsError("EDITORIAL['typogrify'] must be True or False")
+    if not all(isinstance(t, str) for t in options["typogrify_ignore_tags"]):
+        raise SettingsError("EDITORIAL['typogrify_ignore_tags'] must be a list of tag names")
+    for key in ("review_max_age_days", "toc_min_headings"):
+        if not isinstance(options[key], int) or options[key] < 1:
+            raise SettingsError(f"EDITORIAL['{key}'] must be a positive whole number")
+    return options
+
+
+# ---------------------------------------------------------------- clinic facts
+
+
+def is_placeholder(value: object) -> bool:
+    return isinstance(value, str) and PLACEHOLDER_MARK in value
+
+
+def clinic_fact(clinic: dict, key: str):
+    """Look up `address.street` style keys; KeyError when there is no such fact."""
+    value = clinic
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(key)
+        value = value[part]
+    if key == "address":
+        value = format_address(value)
+    return value
+
+
+def format_address(address: dict) -> str:
+    if not isinstance(address, dict):
+        return str(address)
+    city = ", ".join(p for p in (address.get("locality"), address.get("region")) if p)
+    parts = [address.get("street"), " ".join(p for p in (city, address.get("postal_code")) if p)]
+    return ", ".join(p for p in parts if p)
+
+
+def render_fact(value, *, in_attribute: bool = False) -> str:
+    """A fact as HTML: escaped, and a placeholder made visible (or a harmless URL in an attribute)."""
+    text = format_address(value) if isinstance(value, dict) else str(value)
+    if is_placeholder(text):
+        if in_attribute:
+            return "about:blank"
+        return f'<span class="placeholder">{html.escape(text)}</span>'
+    return html.escape(text, quote=True)
+
+
+def fact_filter(value) -> Markup:
+    """Jinja filter: `{{ CLINIC.phone|fact }}`."""
+    return Markup(render_fact(value))
+
+
+def placeholders_in(data, prefix: str = "") -> list[tuple[str, str]]:
+    """Every (key path, value) in the clinic facts that is still a placeholder."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += placeholders_in(value, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += placeholders_in(value, f"{prefix}[{index}]")
+    elif is_placeholder(data):
+        found.append((prefix, data))
+    return found
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def source_name(content) -> str:
+    """The content file's path as an editor sees it: relative to the repository."""
+    path = Path(content.source_path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def line_of(content, needle: str, *, front_matter_field: str | None = None) -> int:
+    """1-based line of `needle` (or of a front-matter field) in the source; 1 when not found."""
+    try:
+        lines = Path(content.source_path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    for number, line in enumerate(lines, 1):
+        if front_matter_field is not None:
+            if line.lower().startswith(front_matter_field.lower() + ":"):
+                return number
+            if not line.strip():  # end of the front matter
+                break
+        elif needle in line:
+            return number
+    return 1
+
+
+def report(content, field_name: str, message: str, needle: str | None = None) -> None:
+    if needle is None:
+        line = line_of(content, "", front_matter_field=field_name)
+    else:
+        line = line_of(content, needle)
+    _state.problems.append(Problem(source_name(content), line, field_name, message))
+
+
+def plain_text(fragment: str) -> str:
+    return html.unescape(_TAG.sub("", fragment)).strip()
+
+
+def is_medical(content) -> bool:
+    return str(content.metadata.get("medical", "no")).strip().lower() in _TRUE
+
+
+# ---------------------------------------------------------------- per content object
+
+
+def check_front_matter(content) -> None:
+    meta = content.metadata
+    for required in ("title", "summary"):
+        if not str(meta.get(required, "")).strip():
+            report(content, required.capitalize(), "missing: every page needs one (see docs/editing.md)")
+    medical = str(meta.get("medical", "no")).strip().lower()
+    if medical not in _TRUE | _FALSE:
+        report(content, "Medical", f"{meta.get('medical')!r} is not yes or no")
+        return
+    if medical in _FALSE:
+        return
+    reviewed = str(meta.get("reviewed", "")).strip()
+    if not reviewed:
+        report(content, "Reviewed", "missing: medical pages need the date of their last clinical review")
+    elif not _ISO_DATE.match(reviewed):
+        report(content, "Reviewed", f"{reviewed!r} is not a date written YYYY-MM-DD")
+    else:
+        try:
+            date = datetime.date.fromisoformat(reviewed)
+        except ValueError:
+            report(content, "Reviewed", f"{reviewed!r} is not a real date")
+        else:
+            if date > datetime.date.today():
+                report(content, "Reviewed", f"{reviewed} is in the future")
+    reviewer = str(meta.get("reviewer", "")).strip()
+    reviewers = _state.settings.get("CLINIC", {}).get("reviewers", {})
+    if not reviewer:
+        report(content, "Reviewer", "missing: medical pages name their reviewer")
+    elif reviewer not in reviewers:
+        known = ", ".join(sorted(reviewers)) or "none yet"
+        report(
+            content,
+            "Reviewer",
+            f"{reviewer!r} is not a reviewer in content/clinic.toml (known: {known})",
+        )
+
+
+def typogrified(text: str) -> str:
+    from typogrify.filters import typogrify  # noqa: PLC0415 (only when switched on)
+
+    key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    result = _state.typogrify_cache.get(key)
+    if result is None:
+        result = typogrify(text, _state.options["typogrify_ignore_tags"])
+    _state.typogrify_used[key] = result
+    return result
+
+
+def fill_clinic_tokens(content, text: str) -> str:
+    clinic = _state.settings.get("CLINIC", {})
+
+    def fact_or_report(key: str, match_text: str):
+        try:
+            return clinic_fact(clinic, key)
+        except KeyError:
+            report(content, "{clinic:" + key + "}", "no such fact in content/clinic.toml", match_text)
+            return None
+
+    def in_attribute(match: re.Match) -> str:
+        value = fact_or_report(match.group(2), match.group(0))
+        if value is None:
+            return match.group(0)
+        return match.group(1) + render_fact(value, in_attribute=True)
+
+    def in_text(match: re.Match) -> str:
+        value = fact_or_report(match.group(1), match.group(0))
+        return match.group(0) if value is None else render_fact(value)
+
+    if "{clinic:" not in text:
+        return text
+    text = _ATTR_TOKEN.sub(in_attribute, text)
+    return _TOKEN.sub(in_text, text)
+
+
+def drop_missing_static_links(content, text: str) -> str:
+    """Report `{static}`/`{attach}` links to missing files now, and blank them.
+
+    Pelican copies linked files right after reading, and crashes with a traceback on a missing one,
+    before the whole-site checks run; the build still stops, with this problem in the list.
+    """
+    if "{static}" not in text and "{attach}" not in text:
+        return text
+    root = Path(_state.settings["PATH"])
+    base = posixpath.dirname(content.relative_source_path)
+
+    def check(match: re.Match) -> str:
+        href = match.group(3)
+        intrasite = _INTRASITE.match(href)
+        if not intrasite or intrasite.group(1) == "filename":
+            return match.group(0)
+        relative = resolve_relative(base, intrasite.group(2))
+        if (root / relative).is_file():
+            return match.group(0)
+        report(content, "link", f"{href} points to {relative}, which does not exist in content/", href)
+        return f"{match.group(1)}={match.group(2)}{match.group(2)}"
+
+    return _LINK.sub(check, text)
+
+
+def resolve_relative(base: str, path: str) -> str:
+    if path.startswith("/"):
+        return posixpath.normpath(path.lstrip("/"))
+    return posixpath.normpath(posixpath.join(base, path))
+
+
+def review_status(content) -> SimpleNamespace | None:
+    if not is_medical(content):
+        return None
+    clinic = _state.settings.get("CLINIC", {})
+    reviewer = clinic.get("reviewers", {}).get(str(content.metadata.get("reviewer", "")).strip(), {})
+    try:
+        date = datetime.date.fromisoformat(str(content.metadata.get("reviewed", "")).strip())
+    except ValueError:
+        date = None
+    name = reviewer.get("name", "")
+    age_limit = datetime.timedelta(days=_state.options["review_max_age_days"])
+    return SimpleNamespace(
+        date=date,
+        reviewer=name,
+        credentials=reviewer.get("credentials", ""),
+        pending=not name or is_placeholder(name),
+        stale=date is not None and datetime.date.today() - date > age_limit,
+    )
+
+
+def on_content_init(content) -> None:
+    if not isinstance(content, (Page, Article)) or not _state.options:
+        return
+    check_front_matter(content)
+    text = content._content or ""
+    content.literal_placeholder = PLACEHOLDER_MARK in text
+    if _state.options["typogrify"] and text:
+        text = typogrified(text)
+    text = fill_clinic_tokens(content, text)
+    text = drop_missing_static_links(content, text)
+    content._content = text
+    content.anchor_ids = set(_ID.findall(text))
+    headings = [(anchor, plain_text(label)) for anchor, label in _H2.findall(text)]
+    content.toc = headings if len(headings) >= _state.options["toc_min_headings"] else []
+    content.review = review_status(content)
+    content.related_pages = []
+    _state.contents.append(content)
+
+
+# ---------------------------------------------------------------- whole site
+
+
+def resolve_related(by_slug: dict) -> None:
+    for content in _state.contents:
+        wanted = [s.strip() for s in str(content.metadata.get("related", "")).split(",") if s.strip()]
+        for slug in wanted:
+            if slug in by_slug:
+                content.related_pages.append(by_slug[slug])
+            else:
+                report(content, "Related", f"no page has the slug {slug!r}")
+
+
+def check_links(context: dict, content_root: Path, by_url: dict) -> None:
+    generated = context.get("generated_content", {})
+    static = context.get("static_content", {})
+    for content in _state.contents:
+        base = posixpath.dirname(content.relative_source_path)
+        for _attr, _quote, href in _LINK.findall(content._content or ""):
+            problem = link_problem(href, content, base, generated, static, content_root, by_url)
+            if problem:
+                report(content, "link", problem, needle=href.split("#")[0] or href)
+
+
+def link_problem(href, content, base, generated, static, content_root, by_url) -> str | None:
+    match = _INTRASITE.match(href)
+    if match:
+        kind, path, fragment = match.groups()
+        if not path:
+            target = content
+        else:
+            relative = resolve_relative(base, path)
+            if kind == "filename":
+                target = generated.get(relative)
+                if target is None and relative not in static and not (content_root / relative).is_file():
+                    return f"{href} points to {relative}, which does not exist in content/"
+            elif not (content_root / relative).is_file():
+                return f"{href} points to {relative}, which does not exist in content/"
+            else:
+                target = None
+        return anchor_problem(href, fragment, target)
+    if href.startswith("#"):
+        return anchor_problem(href, href, content)
+    if href.startswith("/") and not href.startswith("//"):
+        path, _, fragment = href.partition("#")
+        url = path.lstrip("/")
+        target = by_url.get(url) or by_url.get(url.rstrip("/") + "/")
+        if target is None and not (content_root / url).is_file():
+            return f"{href} is not a page of this site (link to pages with {{filename}})"
+        return anchor_problem(href, "#" + fragment if fragment else None, target)
+    return None
+
+
+def anchor_problem(href: str, fragment: str | None, target) -> str | None:
+    if not fragment or fragment == "#" or target is None:
+        return None
+    anchor = fragment[1:]
+    ids = getattr(target, "anchor_ids", None)
+    if ids is None or anchor in ids or anchor in THEME_ANCHORS:
+        return None
+    return f"{href}: the page has no heading or element with id {anchor!r}"
+
+
+# Anchors every page has from the theme.
+THEME_ANCHORS = {"main", "top", "crisis"}
+
+
+def check_reviews(go_live: bool) -> list[str]:
+    items = []
+    for content in _state.contents:
+        review = content.review
+        if review is None:
+            continue
+        name = source_name(content)
+        if review.pending:
+            items.append(f"{name}: awaiting clinical review (the reviewer is still a placeholder)")
+        if review.stale:
+            message = (
+                f"{name}: last reviewed on {review.date}, more than "
+                f"{_state.options['review_max_age_days']} days ago"
+            )
+            items.append(message)
+            if not go_live:
+                logger.warning("%s %s: review it again before publishing", LOG_PREFIX, message)
+    return items
+
+
+def go_live_items(pelican_settings: dict, review_items: list[str]) -> list[str]:
+    clinic = pelican_settings.get("CLINIC", {})
+    items = [
+        f"content/clinic.toml: {key} is a placeholder ({value})" for key, value in placeholders_in(clinic)
+    ]
+    siteurl = str(pelican_settings.get("SITEURL", ""))
+    if not siteurl.startswith("https://"):
+        items.append(f"SITEURL is {siteurl or 'empty'!r}: set the SITEURL environment variable to the https:// address")
+    items += review_items
+    for content in _state.contents:
+        if content.literal_placeholder:
+            items.append(f"{source_name(content)}: the text still holds a [TO CONFIRM …] placeholder")
+    for _receiver, extra in go_live_checklist.send(pelican_settings):
+        items += list(extra or [])
+    return items
+
+
+def on_initialized(pelican) -> None:
+    global _state
+    _state = _State(settings=pelican.settings)
+    try:
+        _state.options = merged_options(pelican.settings)
+    except SettingsError as error:
+        logger.error("%s %s", LOG_PREFIX, error)
+        raise BuildStopped(f"{LOG_PREFIX} {error}") from error
+    _state.cache_file = Path(pelican.settings.get("CACHE_PATH", "cache")) / TYPOGRIFY_CACHE_FILE
+    if pelican.settings.get("LOAD_CONTENT_CACHE") and _state.cache_file.is_file():
+        try:
+            with _state.cache_file.open("rb") as handle:
+                _state.typogrify_cache = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError) as error:
+            logger.warning("%s ignoring an unreadable typogrify cache: %s", LOG_PREFIX, error)
+
+
+def on_generator_init(generator) -> None:
+    env = getattr(generator, "env", None)
+    if env is not None:
+        env.filters["fact"] = fact_filter
+
+
+def on_all_generators_finalized(generators) -> None:
+    if not _state.options:
+        return
+    context = generators[0].context
+    settings = _state.settings
+    content_root = Path(settings["PATH"])
+    by_slug = {c.slug: c for c in _state.contents if getattr(c, "slug", None)}
+    by_url = {c.url: c for c in _state.contents}
+    resolve_related(by_slug)
+    check_links(context, content_root, by_url)
+    go_live = bool(settings.get("GO_LIVE_CHECKS"))
+    review_items = check_reviews(go_live)
+    if _state.problems:
+        for problem in _state.problems:
+            logger.error("%s %s", LOG_PREFIX, problem)
+        count = len(_state.problems)
+        raise BuildStopped(
+            f"{LOG_PREFIX} the build stopped: {count} problem{'s' * (count != 1)} in the content "
+            "(each listed above with file, line and field; docs/editing.md explains them)"
+        )
+    if go_live:
+        items = go_live_items(settings, review_items)
+        if items:
+            checklist = "\n".join(f"  [ ] {item}" for item in items)
+            logger.error("%s Not ready to go live (%d items):\n%s", LOG_PREFIX, len(items), checklist)
+            raise BuildStopped(
+                f"{LOG_PREFIX} not ready to go live: {len(items)} items on the checklist above"
+            )
+
+
+def on_finalized(pelican) -> None:
+    if _state.cache_file is None or not pelican.settings.get("CACHE_CONTENT"):
+        return
+    try:
+        _state.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with _state.cache_file.open("wb") as handle:
+            pickle.dump(_state.typogrify_used, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as error:
+        logger.warning("%s could not save the typogrify cache: %s", LOG_PREFIX, error)
+
+
+def register() -> None:
+    signals.initialized.connect(on_initialized)
+    signals.generator_init.connect(on_generator_init)
+    signals.content_object_init.connect(on_content_init)
+    signals.all_generators_finalized.connect(on_all_generators_finalized)
+    signals.finalized.connect(on_finalized)

@@ -1,0 +1,191 @@
+"""`invoke bench`: how our build scales, against plain Pelican with Typogrify, on synthetic articles.
+
+Writes N articles with full front matter and realistic Markdown into a temporary folder, then times in
+one run, at N/4, N/2 and N articles:
+- plain: Pelican's default theme, no plugins, TYPOGRIFY on (the baseline to beat);
+- cold: our settings, theme and plugins, with an empty cache;
+- warm: the same again with the cache the cold build left (nothing changed).
+Budgets: cold <= 1.3 x plain, warm <= 0.5 x cold, and time per article roughly constant (linear).
+Exit status 1 when a budget is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLD_BUDGET = 1.3
+WARM_BUDGET = 0.5
+GROWTH_BUDGET = 1.25  # marginal seconds per article, N/2..N over N/4..N/2
+
+WORDS = (
+    "ketamine infusion depression relief clinic nurse doctor screening blood pressure monitoring "
+    "evidence study trial dose minutes weeks patient symptoms sleep mood pain nerve brain receptor "
+    "glutamate synapse research safety effect option treatment plan follow-up visit question answer"
+).split()
+
+
+def sentence(rng: random.Random) -> str:
+    words = rng.choices(WORDS, k=rng.randint(8, 16))
+    text = " ".join(words)
+    if rng.random() < 0.3:
+        text += ' "quoted words" -- and a dash'
+    return text[0].upper() + text[1:] + "."
+
+
+def paragraph(rng: random.Random) -> str:
+    return " ".join(sentence(rng) for _ in range(rng.randint(3, 6)))
+
+
+def article(index: int, count: int, rng: random.Random) -> str:
+    other = (index + 1) % count
+    third = (index + 7) % count
+    body = [
+        f"Title: Synthetic article {index}: what to know",
+        f"Slug: article-{index}",
+        f"Date: 2026-01-{index % 28 + 1:02d}",
+        f"Summary: A synthetic article number {index} for timing the build, with every field filled in.",
+        "Medical: yes",
+        "Reviewed: 2026-11-01",
+        "Reviewer: clinical-reviewer",
+        f"Related: article-{other}, article-{third}",
+        "",
+        paragraph(rng),
+        "",
+        "## What the research says",
+        "",
+        paragraph(rng),
+        "",
+        f"See [the related article]({{filename}}/articles/article-{other}.md) and "
+        f"[its second section]({{filename}}/articles/article-{third}.md#what-the-research-says).",
+        "",
+        "- " + sentence(rng),
+        "- " + sentence(rng),
+        "- " + sentence(rng),
+        "",
+        "> " + paragraph(rng),
+        "",
+        "## How treatment works",
+        "",
+        paragraph(rng),
+        "",
+        "1. " + sentence(rng),
+        "2. " + sentence(rng),
+        "",
+        "### Questions to ask",
+        "",
+        paragraph(rng),
+        "",
+        "## References",
+        "",
+        "1. Murrough JW, et al. A randomized trial. *Am J Psychiatry*. 2013. "
+        "[PubMed 23982301](https://pubmed.ncbi.nlm.nih.gov/23982301/)",
+        "",
+    ]
+    return "\n".join(body)
+
+
+def write_articles(folder: Path, count: int) -> Path:
+    rng = random.Random(count)
+    articles = folder / "content" / "articles"
+    articles.mkdir(parents=True)
+    for index in range(count):
+        (articles / f"article-{index}.md").write_text(article(index, count, rng), encoding="utf-8")
+    return folder / "content"
+
+
+def plain_settings(folder: Path) -> Path:
+    path = folder / "plainconf.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            SITENAME = "Plain"
+            TIMEZONE = "UTC"
+            TYPOGRIFY = True
+            PLUGINS = []
+            ARTICLE_PATHS = ["articles"]
+            CACHE_CONTENT = False
+            LOAD_CONTENT_CACHE = False
+            """
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def timed_build(content: Path, settings: Path, output: Path, cache: Path) -> float:
+    command = [sys.executable, "-m", "pelican", str(content), "-s", str(settings), "-o", str(output)]
+    command += ["-q", "-e", f"CACHE_PATH={json.dumps(str(cache))}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"build failed ({settings.name}, {content}):\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def measure(count: int, scratch: Path) -> dict[str, float]:
+    folder = scratch / str(count)
+    content = write_articles(folder, count)
+    ours = ROOT / "pelicanconf.py"
+    times = {"plain": timed_build(content, plain_settings(folder), folder / "plain", folder / "c0")}
+    times["cold"] = timed_build(content, ours, folder / "ours", folder / "cache")
+    times["warm"] = timed_build(content, ours, folder / "ours", folder / "cache")
+    shutil.rmtree(folder)
+    return times
+
+
+def marginal_growth(sizes: list[int], seconds: list[float]) -> float:
+    """Cost of each added article in the upper size step over the lower one: 1.0 is linear.
+
+    Marginal costs leave out Pelican's fixed start-up time, which would make small builds look slow.
+    """
+    if len(sizes) < 3:
+        return 1.0
+    lower = (seconds[1] - seconds[0]) / (sizes[1] - sizes[0])
+    upper = (seconds[2] - seconds[1]) / (sizes[2] - sizes[1])
+    return upper / lower if lower > 0 else float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=1000)
+    args = parser.parse_args()
+    sizes = sorted({max(1, args.articles // 4), max(1, args.articles // 2), args.articles})
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        for count in sizes:
+            results[count] = measure(count, Path(scratch))
+            t = results[count]
+            print(
+                f"{count:>6} articles: plain {t['plain']:6.2f} s   cold {t['cold']:6.2f} s   "
+                f"warm {t['warm']:6.2f} s   cold/plain {t['cold'] / t['plain']:.2f}   "
+                f"warm/cold {t['warm'] / t['cold']:.2f}",
+                flush=True,
+            )
+    largest = results[sizes[-1]]
+    growth = marginal_growth(sizes, [results[size]["cold"] for size in sizes])
+    checks = [
+        ("cold <= 1.3 x plain", largest["cold"] / largest["plain"], COLD_BUDGET),
+        ("warm <= 0.5 x cold", largest["warm"] / largest["cold"], WARM_BUDGET),
+        (f"linear: cold cost per added article, upper over lower half <= {GROWTH_BUDGET}", growth, GROWTH_BUDGET),
+    ]
+    failed = False
+    for label, value, budget in checks:
+        ok = value <= budget
+        failed |= not ok
+        print(f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Tasks for editors and developers: `invoke --list` shows them, `invoke --help TASK` explains one.
+
+The README's two commands (`bash scripts/dev serve`, `bash scripts/dev test`) install everything and then
+run these tasks with the project's virtual environment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shlex
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "plugins"))
+
+CONTENT = ROOT / "content"
+OUTPUT = ROOT / "output"
+CACHE = ROOT / "cache"
+DEV_HOST = "127.0.0.1"
+DEV_PORT = 8000
+RECEIVER_PORT = 8788
+PYTHON = shlex.quote(sys.executable)
+
+
+def pelican(c: Context, settings: str, *extra: str, **run_kwargs):
+    """Run the real Pelican CLI on content/ with the given settings file."""
+    args = " ".join(shlex.quote(a) for a in extra)
+    return c.run(f"{PYTHON} -m pelican content -s {settings} -o output {args}", **run_kwargs)
+
+
+def ensure_dev_keys() -> None:
+    from intake_form.staff import ensure_dev_keypair
+
+    ensure_dev_keypair(ROOT)
+
+
+@task
+def clean(c: Context) -> None:
+    """Delete the built site (output/) and the build cache (cache/)."""
+    for folder in (OUTPUT, CACHE):
+        if folder.exists():
+            shutil.rmtree(folder)
+            print(f"removed {folder.relative_to(ROOT)}/")
+
+
+@task
+def build(c: Context) -> None:
+    """Build the site for local preview into output/ (fails on any content error)."""
+    ensure_dev_keys()
+    pelican(c, "pelicanconf.py")
+
+
+def _build_in_process() -> None:
+    """One build inside this process (fast enough for live reload); errors are printed, not raised."""
+    from pelican import main as pelican_main
+
+    try:
+        pelican_main(["content", "-s", "pelicanconf.py", "-o", str(OUTPUT)])
+    except SystemExit as stopped:
+        if stopped.code:
+            print("\nThe build stopped: fix the problems listed above and save again.\n")
+
+
+@task
+def serve(c: Context, port: int = DEV_PORT, receiver_port: int = RECEIVER_PORT) -> None:
+    """Preview the site at http://127.0.0.1:8000 with live reload, and run the local form receiver.
+
+    Saving a Markdown file, the clinic facts or a theme file rebuilds the site and refreshes the open
+    page. The form posts to a receiver on 127.0.0.1:8788 that stores only ciphertext in
+    var/intake-submissions/ (read it with `invoke decrypt`).
+    """
+    from livereload import Server
+
+    from intake_form.receiver import serve_receiver
+
+    ensure_dev_keys()
+    receiver = threading.Thread(
+        target=serve_receiver,
+        kwargs={"host": DEV_HOST, "port": receiver_port, "store_dir": ROOT / "var" / "intake-submissions"},
+        daemon=True,
+    )
+    receiver.start()
+    _build_in_process()
+    server = Server()
+    for pattern in ("content/**/*", "theme/**/*", "plugins/**/*.py", "pelicanconf.py"):
+        server.watch(pattern, _build_in_process, delay=0)
+    print(f"Preview: http://{DEV_HOST}:{port}/   (Ctrl+C stops)")
+    server.serve(host=DEV_HOST, port=port, root=str(OUTPUT), open_url_delay=None)
+
+
+@task
+def publish(c: Context) -> None:
+    """Production build into output/: absolute SITEURL, no drafts, go-live checks on.
+
+    Fails with one checklist while anything is not ready (placeholders, pages awaiting review, the
+    development form endpoint or key). Set SITEURL, INTAKE_ENDPOINT and INTAKE_PUBLIC_KEY first.
+    """
+    pelican(c, "publishconf.py", "--fatal", "warnings")
+
+
+@task
+def lint(c: Context) -> None:
+    """Check Python style with ruff."""
+    c.run(f"{PYTHON} -m ruff check .")
+    c.run(f"{PYTHON} -m ruff format --check .")
+
+
+@task
+def test(c: Context, k: str = "", audit_pages: bool = True) -> None:
+    """Run the whole test suite: lint, pytest (build, content, browser, form), then Lighthouse.
+
+    -k selects tests by name as in pytest; --no-audit-pages skips Lighthouse.
+    """
+    ensure_dev_keys()
+    lint(c)
+    selection = f"-k {shlex.quote(k)}" if k else ""
+    c.run(f"{PYTHON} -m pytest {selection}", pty=False)
+    if audit_pages and not k:
+        audit(c)
+
+
+@task
+def audit(c: Context) -> None:
+    """Run Lighthouse (mobile) on the home page, an article and the form page; fail under 100."""
+    ensure_dev_keys()
+    c.run(f"{PYTHON} scripts/audit.py")
+
+
+@task(help={"title": "the page title, in quotes", "medical": "a medical page (needs clinical review)"})
+def new(c: Context, title: str, medical: bool = False) -> None:
+    """Start a new page in content/pages/ with every required front-matter field filled in."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    if not slug:
+        raise Exit("The title needs at least one letter or digit.")
+    path = CONTENT / "pages" / f"{slug}.md"
+    if path.exists():
+        raise Exit(f"{path.relative_to(ROOT)} already exists: choose another title or edit that file.")
+    lines = [
+        f"Title: {title}",
+        f"Slug: {slug}",
+        "Summary: One plain sentence of 70 to 160 characters that says what this page is about.",
+    ]
+    if medical:
+        lines += [
+            "Medical: yes",
+            f"Reviewed: {datetime.date.today().isoformat()}",
+            "Reviewer: clinical-reviewer",
+            "Related: what-to-expect, safety-and-side-effects",
+        ]
+    body = [
+        "",
+        "Write the first paragraph here: short sentences and everyday words.",
+        "",
+        "## A first heading",
+        "",
+        "More text.",
+    ]
+    if medical:
+        body += [
+            "",
+            "## References",
+            "",
+            "1. Author A, et al. What the study found. *Journal*. Year. [doi:10.xxxx/xxxx](https://doi.org/10.xxxx/xxxx)",
+        ]
+    path.write_text("\n".join(lines + body) + "\n", encoding="utf-8")
+    print(f"created {path.relative_to(ROOT)}: now edit it (see docs/editing.md)")
+
+
+@task(help={"articles": "how many synthetic articles at the largest size (default 1000)"})
+def bench(c: Context, articles: int = 1000) -> None:
+    """Time our cold build, warm rebuild and plain Pelican+Typogrify on synthetic articles.
+
+    Prints times at a quarter, half and all of --articles, and the ratios against the budget
+    (cold <= 1.3x plain Pelican with Typogrify; warm <= 0.5x our cold; growth linear).
+    """
+    ensure_dev_keys()
+    c.run(f"{PYTHON} scripts/bench.py --articles {int(articles)}")
+
+
+@task(help={"out": "folder for the new key pair (default: var/intake-keys/, git-ignored)"})
+def keygen(c: Context, out: str = "var/intake-keys") -> None:
+    """Make a new RSA-3072 key pair for the intake form and print its key id.
+
+    The public key goes where the site reads it; keep the private key off the repository.
+    """
+    from intake_form.staff import keygen as make_keys
+
+    make_keys(Path(out))
+
+
+@task(help={"key": "the private key (PEM)", "path": "a file or a folder of submissions", "csv": "print a CSV table"})
+def decrypt(c: Context, key: str, path: str, csv: bool = False) -> None:
+    """Decrypt stored intake submissions and print them as JSON lines (or CSV with --csv)."""
+    from intake_form.staff import decrypt_paths
+
+    status = decrypt_paths(Path(key), [Path(path)], csv=csv)
+    if status:
+        raise Exit(code=status)
+
+
+os.chdir(ROOT)

@@ -1,0 +1,91 @@
+"""Shared fixtures: builds of the real site, made once per test session with the real Pelican CLI.
+
+Builds run in a subprocess so that each has its own plugin registrations (Pelican's signal receivers are
+process-global) and so that what we test is exactly what `invoke build` and `invoke publish` run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins"))
+
+PRODUCTION_URL = "https://www.example.test"
+
+
+def as_json(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except ValueError:
+            return json.dumps(value)
+    return json.dumps(value)
+
+
+def run_pelican(
+    output: Path,
+    *,
+    settings: str = "pelicanconf.py",
+    content: Path | None = None,
+    overrides: dict[str, object] | None = None,
+    env: dict[str, str] | None = None,
+    cache: Path | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `pelican` from the repository root; returns the finished process (never raises).
+
+    `overrides` become `-e KEY=VALUE` settings (values are JSON-encoded; a string that already is
+    JSON, such as "false", is passed as it is).
+    """
+    args = [sys.executable, "-m", "pelican", str(content or ROOT / "content"), "-s", settings]
+    args += ["-o", str(output), "--log-handler", "plain"]
+    extra = {"CACHE_PATH": str(cache or output.parent / (output.name + "-cache"))}
+    extra.update(overrides or {})
+    args += ["-e", *[f"{key}={as_json(value)}" for key, value in extra.items()]]
+    return subprocess.run(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def build_or_fail(output: Path, **kwargs) -> Path:
+    result = run_pelican(output, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"the build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return output
+
+
+@pytest.fixture(scope="session")
+def dev_keypair() -> Path:
+    """The development key pair the local build uses (made on first use, git-ignored)."""
+    from intake_form.staff import ensure_dev_keypair
+
+    return ensure_dev_keypair(ROOT)
+
+
+@pytest.fixture(scope="session")
+def site_output(tmp_path_factory, dev_keypair) -> Path:
+    """The real site, built with the local settings (pelicanconf.py)."""
+    return build_or_fail(tmp_path_factory.mktemp("site") / "output")
+
+
+@pytest.fixture(scope="session")
+def production_output(tmp_path_factory, dev_keypair) -> Path:
+    """The real site, built with the production settings, go-live checks off (placeholders remain)."""
+    return build_or_fail(
+        tmp_path_factory.mktemp("production") / "output",
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": "false"},
+        env={"SITEURL": PRODUCTION_URL},
+    )

@@ -1,0 +1,284 @@
+"""The foundation: the real site builds, the editors' contract is enforced, production is safe to ship."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PRODUCTION_URL, ROOT, run_pelican
+
+GOOD_PAGE = """\
+Title: A good page
+Slug: good
+Summary: A page with every field the editors' contract asks for, used as a fixture.
+
+Some text with "quotes" -- and a dash.
+"""
+
+MEDICAL_PAGE = """\
+Title: A medical page
+Slug: medical
+Summary: A medical page with a clinical review date and a reviewer, used as a fixture.
+Medical: yes
+Reviewed: {reviewed}
+Reviewer: clinical-reviewer
+
+## Section one
+
+See the [good page]({{filename}}/pages/good.md).
+"""
+
+
+def write_site(root: Path, pages: dict[str, str]) -> Path:
+    """A small content folder: pages/<name> for each entry."""
+    content = root / "content"
+    (content / "pages").mkdir(parents=True)
+    for name, text in pages.items():
+        (content / "pages" / name).write_text(text, encoding="utf-8")
+    return content
+
+
+def build(tmp_path: Path, pages: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    content = write_site(tmp_path, pages)
+    return run_pelican(tmp_path / "output", content=content, **kwargs)
+
+
+def log_of(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- the real site
+
+
+def test_real_site_has_clean_urls_home_and_404(site_output: Path):
+    assert (site_output / "index.html").is_file()
+    assert (site_output / "404.html").is_file()
+    pages = sorted(p.parent.name for p in site_output.glob("*/index.html"))
+    assert "depression" in pages and "faq" in pages
+    # No stray .html pages outside the clean-URL scheme (404.html is the one exception).
+    loose = [p.name for p in site_output.glob("*.html") if p.name not in {"index.html", "404.html"}]
+    assert loose == []
+
+
+def test_production_output_uses_absolute_siteurl(production_output: Path):
+    html = (production_output / "depression" / "index.html").read_text(encoding="utf-8")
+    hrefs = re.findall(r'(?:href|src)="([^"#]+)"', html)
+    internal = [h for h in hrefs if not h.startswith(("http://", "https://", "mailto:", "tel:"))]
+    assert internal == [], f"relative URLs in production output: {internal[:5]}"
+    assert f'href="{PRODUCTION_URL}/' in html
+
+
+def test_production_writes_no_drafts(tmp_path: Path):
+    draft = GOOD_PAGE.replace("Slug: good", "Slug: secret\nStatus: draft")
+    result = build(
+        tmp_path,
+        {"good.md": GOOD_PAGE, "secret.md": draft},
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": False},
+        env={"SITEURL": PRODUCTION_URL},
+    )
+    assert result.returncode == 0, log_of(result)
+    written = [p.relative_to(tmp_path / "output").as_posix() for p in (tmp_path / "output").rglob("*")]
+    assert "good/index.html" in written
+    assert not [p for p in written if "secret" in p or p.startswith("drafts")]
+
+
+def test_typogrify_runs_on_bodies_but_titles_stay_plain(tmp_path: Path):
+    page = GOOD_PAGE.replace("Title: A good page", "Title: IV therapy FAQ")
+    result = build(tmp_path, {"good.md": page})
+    assert result.returncode == 0, log_of(result)
+    html = (tmp_path / "output" / "good" / "index.html").read_text(encoding="utf-8")
+    assert "&#8220;quotes&#8221;" in html or "\u201cquotes\u201d" in html
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<span" not in title and "IV therapy FAQ" in title
+
+
+def test_warm_rebuild_reuses_the_typogrify_cache(tmp_path: Path):
+    content = write_site(tmp_path, {"good.md": GOOD_PAGE})
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        result = run_pelican(tmp_path / "output", content=content, cache=cache)
+        assert result.returncode == 0, log_of(result)
+    assert (cache / "editorial-typogrify.pickle").stat().st_size > 0
+
+
+# ---------------------------------------------------------------- the editors' contract
+
+
+@pytest.mark.parametrize(
+    ("page", "field", "message"),
+    [
+        (GOOD_PAGE.replace("Summary: A page with every field the editors' contract asks for, used as a fixture.\n", ""), "Summary", "missing"),
+        (GOOD_PAGE.replace("Title: A good page\n", ""), "Title", "missing"),
+        (MEDICAL_PAGE.replace("Reviewed: {reviewed}\n", ""), "Reviewed", "missing"),
+        (MEDICAL_PAGE.replace("{reviewed}", "29/11/2026"), "Reviewed", "not a date"),
+        (MEDICAL_PAGE.replace("{reviewed}", "2026-02-30"), "Reviewed", "not a real date"),
+        (MEDICAL_PAGE.replace("Reviewer: clinical-reviewer", "Reviewer: dr-nobody"), "Reviewer", "not a reviewer"),
+        (MEDICAL_PAGE.replace("Reviewer: clinical-reviewer\n", ""), "Reviewer", "missing"),
+        (MEDICAL_PAGE.replace("Medical: yes", "Medical: perhaps"), "Medical", "not yes or no"),
+    ],
+    ids=["no-summary", "no-title", "no-reviewed", "reviewed-format", "reviewed-impossible",
+         "unknown-reviewer", "no-reviewer", "medical-flag"],
+)
+def test_bad_front_matter_fails_naming_file_line_and_field(tmp_path, page, field, message):
+    page = page.replace("{reviewed}", "2026-11-01")
+    result = build(tmp_path, {"good.md": GOOD_PAGE, "bad.md": page})
+    log = log_of(result)
+    assert result.returncode == 1, log
+    assert re.search(rf"content/pages/bad\.md:\d+: {field}: [^\n]*{message}", log), log
+    assert "Traceback" not in log
+
+
+def test_the_line_number_points_at_the_field(tmp_path):
+    page = MEDICAL_PAGE.replace("{reviewed}", "next tuesday")
+    result = build(tmp_path, {"good.md": GOOD_PAGE, "bad.md": page})
+    assert "bad.md:5: Reviewed" in log_of(result)
+
+
+@pytest.mark.parametrize(
+    ("link", "needle"),
+    [
+        ("[gone]({filename}/pages/gone.md)", "pages/gone.md, which does not exist"),
+        ("[gone]({filename}missing.md)", "pages/missing.md, which does not exist"),
+        ("![x]({static}/images/none.png)", "images/none.png, which does not exist"),
+        ("[anchor]({filename}/pages/good.md#no-such-heading)", "no heading or element with id 'no-such-heading'"),
+        ("[here](#nowhere)", "no heading or element with id 'nowhere'"),
+        ("[site path](/no-such-page/)", "is not a page of this site"),
+    ],
+    ids=["filename", "relative-filename", "static", "anchor-other-page", "anchor-same-page", "site-path"],
+)
+def test_broken_internal_link_fails_the_build(tmp_path, link, needle):
+    page = GOOD_PAGE.replace("Slug: good", "Slug: linker") + f"\nA link: {link}\n"
+    result = build(tmp_path, {"good.md": GOOD_PAGE, "linker.md": page})
+    log = log_of(result)
+    assert result.returncode == 1, log
+    assert "content/pages/linker.md:" in log and needle in log, log
+    assert "Traceback" not in log
+
+
+def test_working_internal_links_and_anchors_pass(tmp_path):
+    target = GOOD_PAGE + "\n## Where to park\n\nText.\n"
+    page = GOOD_PAGE.replace("Slug: good", "Slug: linker") + (
+        "\n[a]({filename}/pages/good.md) [b]({filename}good.md#where-to-park) [c](#main) [d](/good/)\n"
+    )
+    result = build(tmp_path, {"good.md": target, "linker.md": page})
+    assert result.returncode == 0, log_of(result)
+
+
+def test_unknown_clinic_fact_token_fails(tmp_path):
+    page = GOOD_PAGE + "\nCall {clinic:fax}.\n"
+    result = build(tmp_path, {"good.md": page})
+    assert result.returncode == 1
+    assert "{clinic:fax}: no such fact" in log_of(result)
+
+
+def test_clinic_fact_placeholder_is_visible(tmp_path):
+    page = GOOD_PAGE + "\nCall {clinic:phone}.\n"
+    result = build(tmp_path, {"good.md": page})
+    assert result.returncode == 0, log_of(result)
+    html = (tmp_path / "output" / "good" / "index.html").read_text(encoding="utf-8")
+    assert '<span class="placeholder">[TO CONFIRM: main phone number]</span>' in html
+
+
+def test_stale_review_warns_locally_and_blocks_going_live(tmp_path):
+    stale = MEDICAL_PAGE.replace("{reviewed}", "2024-01-15")
+    pages = {"good.md": GOOD_PAGE, "medical.md": stale}
+    local = build(tmp_path / "local", pages)
+    assert local.returncode == 0, log_of(local)
+    assert "last reviewed on 2024-01-15" in log_of(local)
+    live = build(tmp_path / "live", pages, overrides={"GO_LIVE_CHECKS": True})
+    assert live.returncode == 1
+    assert "medical.md: last reviewed on 2024-01-15" in log_of(live)
+
+
+# ---------------------------------------------------------------- going live
+
+
+def test_go_live_checklist_lists_every_kind_of_gap(tmp_path):
+    pages = {"good.md": GOOD_PAGE, "medical.md": MEDICAL_PAGE.replace("{reviewed}", "2026-11-01")}
+    result = build(tmp_path, pages, settings="publishconf.py", env={"SITEURL": ""})
+    log = log_of(result)
+    assert result.returncode == 1, log
+    assert "Not ready to go live" in log
+    assert "content/clinic.toml: phone is a placeholder" in log
+    assert "content/clinic.toml: reviewers.clinical-reviewer.name is a placeholder" in log
+    assert "SITEURL is" in log
+    assert "medical.md: awaiting clinical review" in log
+    assert re.search(r"INTAKE.*development", log), log
+    assert "Traceback" not in log
+
+
+def test_go_live_checks_can_be_switched_off_on_the_command_line(tmp_path):
+    pages = {"good.md": GOOD_PAGE}
+    result = build(
+        tmp_path, pages, settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": "false"}, env={"SITEURL": PRODUCTION_URL},
+    )
+    assert result.returncode == 0, log_of(result)
+
+
+def test_invoke_new_scaffolds_a_page_that_builds(tmp_path):
+    content = write_site(tmp_path, {"good.md": GOOD_PAGE})
+    script = (
+        "import sys, tasks; from invoke import Context; "
+        "tasks.CONTENT = __import__('pathlib').Path(sys.argv[1]); "
+        "tasks.new(Context(), 'Driving after an infusion', medical=True)"
+    )
+    made = subprocess.run([sys.executable, "-c", script, str(content)], cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    page = (content / "pages" / "driving-after-an-infusion.md").read_text(encoding="utf-8")
+    for field in ("Title:", "Slug:", "Summary:", "Medical: yes", "Reviewed:", "Reviewer:"):
+        assert field in page
+    result = run_pelican(tmp_path / "output", content=content)
+    assert result.returncode == 0, log_of(result)
+
+
+# ---------------------------------------------------------------- CI workflows
+
+
+def load_workflow(name: str) -> dict:
+    import yaml
+
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def readme_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```(?:sh|bash|console)?\n(.*?)```", section, re.S)]
+
+
+def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():
+    commands = readme_commands()
+    assert len(commands) == 2 and all("\n" not in c for c in commands), commands
+    ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci_script.splitlines()
+
+
+def test_pull_requests_run_the_readme_test_command():
+    workflow = load_workflow("ci.yml")
+    assert "pull_request" in workflow["on"]
+    steps = workflow["jobs"]["test"]["steps"]
+    assert readme_commands()[1] in [step.get("run") for step in steps]
+    assert any(step.get("uses", "").startswith("actions/cache@") for step in steps)
+
+
+def test_push_to_main_tests_builds_for_production_and_deploys():
+    workflow = load_workflow("deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
+    build_steps = jobs["build"]["steps"]
+    runs = [step.get("run", "") for step in build_steps]
+    assert "bash scripts/dev publish" in runs
+    uses = [step.get("uses", "").split("@")[0] for step in build_steps]
+    assert uses.index("actions/configure-pages") < uses.index("actions/upload-pages-artifact")
+    assert jobs["build"]["needs"] == "test" and jobs["deploy"]["needs"] == "build"
+    assert jobs["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages@")
+    publish = (ROOT / "tasks.py").read_text(encoding="utf-8")
+    assert 'pelican(c, "publishconf.py", "--fatal", "warnings")' in publish
