@@ -20,9 +20,9 @@ DEFAULT_DATE = "fs"
 PATH = "content"
 PAGE_PATHS = ["pages"]
 ARTICLE_PATHS = ["articles"]
-STATIC_PATHS = ["images", "extra/robots.txt"]
+# robots.txt, sitemap.xml and _headers are written by plugins/site_meta.
+STATIC_PATHS = ["images"]
 IGNORE_FILES = [".#*", "*.toml", "*.swp", "*~"]
-EXTRA_PATH_METADATA = {"extra/robots.txt": {"path": "robots.txt"}}
 
 # Clean URLs: every page and article at /slug/, saved as slug/index.html.
 PAGE_URL = "{slug}/"
@@ -57,7 +57,7 @@ AUTHOR_FEED_RSS = None
 
 THEME = "theme"
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["editorial"]
+PLUGINS = ["editorial", "site_meta"]
 
 MARKDOWN = {
     "extension_configs": {

@@ -1,0 +1,1 @@
+from .site_meta import *  # noqa: F403

@@ -1,0 +1,164 @@
+"""Lighthouse (mobile) on the key pages; exits non-zero when any category scores under 100.
+
+Builds the site with the production settings for a loopback address (placeholders allowed, as in
+the tests), serves it the way the host will (`_headers`, gzip) and runs the Lighthouse that
+package-lock.json pins (`npm ci` installs it) on the home page, a medical article and the form page.
+
+    python scripts/audit.py                      # build, serve, audit; exit 1 under budget
+    python scripts/audit.py --reports var/audit  # also keep each page's JSON report
+
+`invoke audit` calls main().
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins"))
+
+from site_meta.preview import serve  # noqa: E402
+
+PAGES = {
+    "home": "/",
+    "medical article": "/depression/",
+    "form page": "/is-ketamine-right-for-me/",
+}
+CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
+BUDGET = 100
+CHROME = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class AuditError(RuntimeError):
+    """The audit could not run (as opposed to a page scoring under budget)."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def build(output: Path, siteurl: str) -> None:
+    """The production build, for `siteurl`, with the go-live checks off (placeholders remain)."""
+    try:
+        from intake_form.staff import ensure_dev_keypair  # noqa: PLC0415 (optional plugin)
+    except ImportError:
+        pass
+    else:
+        ensure_dev_keypair(ROOT)
+    args = [sys.executable, "-m", "pelican", str(ROOT / "content"), "-s", "publishconf.py"]
+    args += ["-o", str(output), "-e", "GO_LIVE_CHECKS=false"]
+    args += [f"CACHE_PATH={json.dumps(str(output.parent / 'cache'))}"]
+    result = subprocess.run(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "SITEURL": siteurl},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise AuditError(f"the build failed:\n{result.stdout}\n{result.stderr}")
+
+
+def lighthouse(url: str, report: Path) -> dict:
+    binary = ROOT / "node_modules" / ".bin" / "lighthouse"
+    if not binary.exists():
+        raise AuditError("Lighthouse is not installed: run `npm ci` (scripts/dev does it)")
+    args = [
+        str(binary),
+        url,
+        "--quiet",
+        "--output=json",
+        f"--output-path={report}",
+        f"--only-categories={','.join(CATEGORIES)}",
+        f"--chrome-flags={' '.join(CHROME_FLAGS)}",
+    ]
+    result = subprocess.run(
+        args,
+        env={**os.environ, "CHROME_PATH": CHROME},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    if result.returncode != 0 or not report.is_file():
+        raise AuditError(f"Lighthouse failed on {url}:\n{result.stdout}\n{result.stderr}")
+    return json.loads(report.read_text(encoding="utf-8"))
+
+
+def scores(lhr: dict) -> dict[str, int]:
+    return {name: round((lhr["categories"][name]["score"] or 0) * 100) for name in CATEGORIES}
+
+
+def shortfalls(lhr: dict) -> list[str]:
+    """The audits that cost points: those with weight that did not pass."""
+    found = []
+    for name in CATEGORIES:
+        for ref in lhr["categories"][name]["auditRefs"]:
+            audit = lhr["audits"][ref["id"]]
+            if ref.get("weight") and audit.get("score") is not None and audit["score"] < 1:
+                value = audit.get("displayValue", "")
+                found.append(f"{name}: {audit['title']} {value}".rstrip())
+    return found
+
+
+def audit(site: Path, base_url: str, reports: Path) -> bool:
+    reports.mkdir(parents=True, exist_ok=True)
+    passed = True
+    print(f"{'page':<18}" + "".join(f"{c:>16}" for c in CATEGORIES) + "   metrics")
+    for label, path in PAGES.items():
+        lhr = lighthouse(base_url + path, reports / f"{label.replace(' ', '-')}.json")
+        result = scores(lhr)
+        metrics = ", ".join(
+            f"{key} {lhr['audits'][key]['displayValue']}"
+            for key in ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time")
+        )
+        print(f"{label:<18}" + "".join(f"{result[c]:>16}" for c in CATEGORIES) + f"   {metrics}")
+        if min(result.values()) < BUDGET:
+            passed = False
+            for line in shortfalls(lhr):
+                print(f"    {label}: {line}")
+    return passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reports", type=Path, help="keep the Lighthouse JSON reports here")
+    options = parser.parse_args(argv)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="audit-") as scratch:
+        site = Path(scratch) / "output"
+        try:
+            build(site, base_url)
+            with serve(site, port=port):
+                passed = audit(site, base_url, options.reports or Path(scratch) / "reports")
+        except AuditError as error:
+            print(f"audit: {error}", file=sys.stderr)
+            return 2
+    if not passed:
+        print(f"audit: under {BUDGET} in at least one category (listed above)", file=sys.stderr)
+        return 1
+    print(f"audit: every page scores {BUDGET} in {', '.join(CATEGORIES)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
