@@ -57,7 +57,7 @@ AUTHOR_FEED_RSS = None
 
 THEME = "theme"
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["editorial", "site_meta"]
+PLUGINS = ["editorial", "site_meta", "intake_form"]
 
 MARKDOWN = {
     "extension_configs": {

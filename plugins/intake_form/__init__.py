@@ -1,0 +1,1 @@
+from .intake_form import register  # noqa: F401

@@ -1,0 +1,446 @@
+"""The intake form end to end in real Chromium.
+
+The real site (real content and theme) is built with INTAKE_ENDPOINT pointing at an HTTPS receiver
+on loopback (a trustme certificate), served over http://127.0.0.1 on another port with `_headers`.
+The shipped intake.js encrypts; Python decrypts with `cryptography` (our staff tool) and `jwcrypto`.
+One browser serves the module; each test gets a fresh context and a cleared receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, quote, quote_plus
+
+import pytest
+import trustme
+from axe_playwright_python.sync_playwright import Axe
+from conftest import run_pelican
+from intake_form import staff
+from intake_form.receiver import start_receiver
+from jwcrypto import jwe, jwk
+from playwright.sync_api import Page, expect, sync_playwright
+from site_meta.preview import serve
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FORM_PATH = "/is-ketamine-right-for-me/"
+SEND = "Send securely"
+
+TYPED = {
+    "name": 'Zoë "Q" O\'Brien-Núñez <b>&amp;</b>',
+    "phone": "+1 (310) 555-0123",
+    "email": "o'brien+intake@example.com",
+    "message": "Line one & \"two\"\n<script>alert('x')</script> — café ✓\n  indented  ",
+}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory):
+    """The HTTPS receiver the built site posts to; records what arrives."""
+    folder = tmp_path_factory.mktemp("receiver")
+    cert = folder / "cert.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
+    server = start_receiver("127.0.0.1", 0, folder / "store", certfile=cert, record=True)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def rx(receiver):
+    """The receiver, emptied and reset for one test."""
+    for stored in receiver.store_dir.glob("*.json"):
+        stored.unlink()
+    receiver.requests.clear()
+    receiver.fail_next = 0
+    receiver.delay = 0.0
+    return receiver
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory, receiver, dev_keypair):
+    """The real site built to post to the test receiver, served over HTTP on loopback."""
+    output = tmp_path_factory.mktemp("intake-site") / "output"
+    result = run_pelican(output, env={"INTAKE_ENDPOINT": receiver.url})
+    if result.returncode != 0:
+        pytest.fail(f"the build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    with serve(output) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def private_key(dev_keypair):
+    return staff.load_private_key(dev_keypair / "private.pem")
+
+
+@pytest.fixture(scope="module")
+def jwcrypto_key(dev_keypair):
+    return jwk.JWK.from_pem((dev_keypair / "private.pem").read_bytes())
+
+
+class FormPage:
+    """A tab on the form page that records every request the page makes."""
+
+    def __init__(self, browser, url: str, **context_options):
+        # Reduced motion: the site scrolls smoothly otherwise, and each click waits for the scroll.
+        self.context = browser.new_context(
+            ignore_https_errors=True, reduced_motion="reduce", **context_options
+        )
+        self.page: Page = self.context.new_page()
+        self.requests = []
+        self.errors = []
+        self.page.on("request", lambda request: self.requests.append(request))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+        self.page.goto(url)
+        self.body = self.page.locator("[data-intake-body]")
+        self.submit = self.body.get_by_role("button")
+        self.summary = self.page.locator("[data-intake-summary]")
+        self.success = self.page.locator("[data-intake-success]")
+        self.alert = self.page.locator("[data-intake-alert]")
+
+    def _console(self, message) -> None:
+        # The browser itself logs failed requests (the 503 and network-error tests cause them).
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.errors.append(message.text)
+
+    def field(self, name: str):
+        return self.page.locator(f"#intake-{name}")
+
+    def posts(self) -> list:
+        return [r for r in self.requests if r.method == "POST"]
+
+    def fill_minimal(self, name: str = "Ann") -> None:
+        self.field("name").fill(name)
+        self.field("contact-email").check()
+        self.field("email").fill("ann@example.com")
+        self.field("consent_email").check()
+
+
+@pytest.fixture
+def form(browser, site_url):
+    tab = FormPage(browser, site_url + FORM_PATH)
+    expect(tab.body).to_be_visible()
+    yield tab
+    tab.context.close()
+    assert tab.errors == [], "the page logged errors"
+
+
+def decrypt_both(token: str, private_key, jwcrypto_key) -> dict:
+    """Decrypt with our staff tool (cryptography) and with jwcrypto; both must agree."""
+    ours = staff.decrypt_jwe(token, private_key)
+    theirs = jwe.JWE()
+    theirs.deserialize(token, key=jwcrypto_key)
+    assert json.loads(theirs.payload.decode("utf-8")) == ours
+    return ours
+
+
+def posted_fields(receiver) -> list[dict[str, str]]:
+    return [
+        {k: v[0] for k, v in parse_qs(r["body"].decode("ascii")).items()} for r in receiver.requests
+    ]
+
+
+# ---------------------------------------------------------------- the round trip
+
+
+def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
+    form, rx, private_key, jwcrypto_key
+):
+    form.field("name").fill(TYPED["name"])
+    form.field("contact-sms").check()
+    form.field("phone").fill(TYPED["phone"])
+    form.field("email").fill(TYPED["email"])
+    form.field("conditions-depression").check()
+    form.field("conditions-pain").check()
+    form.field("medicines-naltrexone").check()
+    form.field("message").fill(TYPED["message"])
+    form.field("consent_phone").check()
+    form.field("consent_sms").check()
+    form.submit.click()
+
+    expect(form.success).to_be_focused()
+    expect(form.page.get_by_role("status")).to_contain_text("Thank you. We have your details.")
+    expect(form.field("name")).to_have_value("")  # nothing typed stays in the page after success
+
+    [stored] = rx.stored()
+    [posted] = posted_fields(rx)
+    assert set(posted) == {"form", "submission_id", "jwe"}
+    assert posted["jwe"] == stored["jwe"]
+    submission = decrypt_both(stored["jwe"], private_key, jwcrypto_key)
+    assert submission["fields"] == {
+        "name": TYPED["name"],
+        "contact": "sms",
+        "phone": TYPED["phone"],
+        "email": TYPED["email"],
+        "conditions": ["depression", "pain"],
+        "medicines": ["naltrexone"],
+        "message": TYPED["message"],
+    }
+    assert submission["consent"] == {
+        "phone": True,
+        "email": False,
+        "sms": True,
+        "wording_version": "2026-11-29",
+    }
+    assert (submission["v"], submission["form"], submission["page"]) == (1, "intake", FORM_PATH)
+    assert submission["sid"] == posted["submission_id"]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", submission["submitted_at"])
+
+    # Nothing typed in any URL or body the page sent, nor in what the receiver got; no Referer.
+    [post] = form.posts()
+    wire = [r.url for r in form.requests] + [r.post_data or "" for r in form.requests]
+    wire += [r["body"].decode("ascii") + r["path"] for r in rx.requests]
+    for value in TYPED.values():
+        for piece in {value, quote(value), quote_plus(value)}:
+            assert not any(piece in text for text in wire), piece
+    assert "referer" not in {name.lower() for name in post.all_headers()}
+    assert "referer" not in {name.lower() for name in rx.requests[0]["headers"]}
+    assert form.page.url.endswith(FORM_PATH)  # no query string
+    assert form.context.cookies() == []
+    assert form.page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+
+
+def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_keypair):
+    form.fill_minimal()
+    form.submit.click()
+    expect(form.success).to_be_visible()
+    [stored] = rx.stored()
+    token = stored["jwe"]
+    header = json.loads(staff.b64url_decode(token.split(".")[0]))
+    public = jwk.JWK.from_pem((dev_keypair / "public.pem").read_bytes())
+    assert header == {
+        "alg": "RSA-OAEP-256",
+        "enc": "A256GCM",
+        "kid": public.thumbprint(),
+        "cty": "application/json",
+        "sid": stored["submission_id"],
+    }
+    _, encrypted_key, iv, _, tag = (staff.b64url_decode(p) for p in token.split("."))
+    assert (len(encrypted_key), len(iv), len(tag)) == (384, 12, 16)
+    decrypt_both(token, private_key, jwcrypto_key)
+
+    def tampered(part: int) -> str:
+        parts = token.split(".")
+        raw = bytearray(staff.b64url_decode(parts[part]))
+        raw[-1] ^= 1
+        parts[part] = staff.b64url(bytes(raw))
+        return ".".join(parts)
+
+    changed_header = dict(header, sid="00000000-0000-4000-8000-000000000000")
+    reheadered = ".".join(
+        [staff.b64url(json.dumps(changed_header).encode()), *token.split(".")[1:]]
+    )
+    for bad in [reheadered, tampered(0), tampered(1), tampered(2), tampered(3), tampered(4)]:
+        with pytest.raises(staff.DecryptionError):
+            staff.decrypt_jwe(bad, private_key)
+        with pytest.raises(Exception) as refused:  # noqa: PT011 (jwcrypto raises several kinds)
+            theirs = jwe.JWE()
+            theirs.deserialize(bad, key=jwcrypto_key)
+        assert not isinstance(refused.value, AssertionError)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def test_empty_submit_sends_nothing_and_focuses_the_summary(form, rx):
+    name = form.field("name")
+    assert name.get_attribute("aria-invalid") is None  # only after validation
+    form.submit.click()
+
+    expect(form.summary).to_be_focused()
+    links = form.summary.get_by_role("link")
+    expect(links).to_have_text(["Enter your name", "Choose how you would like us to contact you"])
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_have_attribute("aria-describedby", "intake-name-error")
+    expect(form.page.locator("#intake-name-error")).to_have_text("Error: Enter your name")
+    expect(form.page.locator("#intake-contact-phone")).to_have_attribute("aria-invalid", "true")
+    contact_group = form.page.locator("[data-field=contact] fieldset")
+    expect(contact_group).to_have_attribute("aria-describedby", "intake-contact-error")
+    expect(form.page).to_have_title(re.compile(r"^Error: "))
+
+    links.first.click()
+    expect(name).to_be_focused()
+    assert form.page.url.endswith(FORM_PATH)  # the link moved focus without changing the URL
+
+    name.fill("Ann")
+    form.submit.click()
+    expect(links).to_have_text(["Choose how you would like us to contact you"])
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+    assert form.posts() == [] and rx.requests == []
+
+
+def test_the_chosen_way_to_contact_needs_its_details_and_consent(form, rx):
+    form.field("name").fill("Ann")
+    form.field("contact-sms").check()
+    form.submit.click()
+    expect(form.summary.get_by_role("link")).to_have_text(
+        [
+            "Enter your phone number, or choose email",
+            "Tick the box to let us text you, or choose another way to contact you",
+        ]
+    )
+    form.field("phone").fill("call me maybe")
+    form.field("consent_sms").check()
+    form.field("email").fill("not an email")
+    form.submit.click()
+    expect(form.summary.get_by_role("link")).to_have_text(
+        [
+            "Enter a phone number using only digits, spaces and ( ) + - , like 310 555 0123",
+            "Enter an email address like name@example.com",
+        ]
+    )
+    assert form.posts() == [] and rx.requests == []
+
+
+def test_error_state_passes_axe(form):
+    form.submit.click()
+    expect(form.summary).to_be_focused()
+    violations = Axe().run(form.page).response["violations"]
+    assert violations == [], json.dumps(violations, indent=1)[:3000]
+
+
+# ---------------------------------------------------------------- failures and retries
+
+
+def test_503_keeps_the_input_and_the_retry_stores_once_with_the_same_id(form, rx, private_key):
+    rx.fail_next = 1
+    form.fill_minimal(TYPED["name"])
+    form.field("message").fill(TYPED["message"])
+    form.submit.click()
+
+    expect(form.alert).to_be_visible()
+    expect(form.alert).to_contain_text("busy or has a problem")
+    expect(form.alert).to_contain_text("Your answers are still here")
+    expect(form.alert).to_contain_text("[TO CONFIRM: main phone number]")  # the phone, as it stands
+    expect(form.submit).to_have_text("Try again")
+    expect(form.field("name")).to_have_value(TYPED["name"])
+    expect(form.field("message")).to_have_value(TYPED["message"])
+    expect(form.field("consent_email")).to_be_checked()
+    assert rx.stored() == []
+
+    form.submit.click()
+    expect(form.success).to_be_focused()
+    first, second = posted_fields(rx)
+    assert first["submission_id"] == second["submission_id"]
+    assert first["jwe"] != second["jwe"]  # a fresh key and IV per attempt
+    [stored] = rx.stored()
+    assert stored["submission_id"] == first["submission_id"]
+    assert staff.decrypt_jwe(stored["jwe"], private_key)["sid"] == first["submission_id"]
+
+
+def test_a_double_click_posts_once(form, rx):
+    rx.delay = 0.5  # the first post is still on its way when the second click lands
+    form.fill_minimal()
+    form.submit.dblclick()
+    expect(form.submit).to_have_attribute("aria-disabled", "true")
+    expect(form.success).to_be_visible()
+    assert len(form.posts()) == 1
+    assert len(rx.requests) == 1 and len(rx.stored()) == 1
+
+
+def test_network_error_and_refusal_say_what_happened(form, rx):
+    endpoint = rx.url
+    form.context.route(endpoint, lambda route: route.abort())
+    form.fill_minimal()
+    form.submit.click()
+    expect(form.alert).to_contain_text("could not reach our form service")
+    expect(form.submit).to_have_text("Try again")
+
+    form.context.unroute(endpoint)
+    form.context.route(
+        endpoint,
+        lambda route: route.fulfill(
+            status=400, body="{}", headers={"Access-Control-Allow-Origin": "*"}
+        ),
+    )
+    form.submit.click()
+    expect(form.alert).to_contain_text("could not accept your form. Please call us instead")
+    expect(form.page.locator("[data-intake-retry-hint]")).to_be_hidden()
+    expect(form.submit).to_have_text(SEND)
+    expect(form.field("name")).to_have_value("Ann")
+    assert rx.stored() == []
+
+
+def test_a_silent_service_times_out_after_15_seconds(form, rx):
+    form.page.clock.install()
+    form.page.reload()
+    expect(form.body).to_be_visible()
+    form.context.route(rx.url, lambda route: None)  # never answers
+    form.fill_minimal()
+    form.submit.click()
+    expect(form.submit).to_have_attribute("aria-disabled", "true")
+    form.page.clock.run_for(14_000)
+    expect(form.alert).to_be_hidden()
+    form.page.clock.run_for(1_500)
+    expect(form.alert).to_contain_text("did not answer in time")
+    expect(form.submit).to_have_text("Try again")
+    expect(form.field("email")).to_have_value("ann@example.com")
+
+
+def test_a_filled_honeypot_sends_nothing(form, rx):
+    form.fill_minimal()
+    form.page.locator("[data-intake-trap]").fill("https://spam.example", force=True)
+    form.submit.click()
+    expect(form.success).to_be_visible()
+    assert form.posts() == [] and rx.requests == []
+
+
+# ---------------------------------------------------------------- without JavaScript
+
+
+def test_without_javascript_nothing_is_posted(browser, site_url, rx):
+    tab = FormPage(browser, site_url + FORM_PATH, java_script_enabled=False)
+    try:
+        fallback = tab.page.locator("[data-intake-fallback]")
+        expect(fallback).to_be_visible()
+        expect(fallback).to_contain_text("Please call us instead")
+        expect(tab.body).to_be_hidden()
+        controls = tab.page.locator("form[data-intake] :is(input, textarea, button)")
+        assert controls.count() > 10
+        for index in range(controls.count()):
+            expect(controls.nth(index)).to_be_hidden()
+        assert tab.posts() == []
+
+        # Even forced into view and submitted natively, the form carries nothing typed: text
+        # fields have no name, so the browser leaves them out.
+        tab.body.evaluate("body => { body.hidden = false; }")
+        tab.field("name").fill(TYPED["name"])
+        tab.field("message").fill(TYPED["message"])
+        with tab.page.expect_request(lambda r: r.method == "POST") as native:
+            tab.field("name").press("Enter")
+        body = native.value.post_data or ""
+        assert "Zo" not in body and "Line" not in body and "script" not in body
+        assert rx.requests == []
+    finally:
+        tab.context.close()
+
+
+def test_script_is_small_and_self_contained():
+    script = Path(__file__).resolve().parent.parent / "theme" / "static" / "js" / "intake.js"
+    text = script.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) <= 8000
+    assert "import " not in text and not re.search(r"https?://", text)
+    for banned in ("localStorage", "sessionStorage", "document.cookie", "console.", "innerHTML"):
+        assert banned not in text, banned

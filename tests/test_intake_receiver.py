@@ -1,0 +1,140 @@
+"""The local form receiver over HTTPS on loopback (a trustme certificate): CORS, de-duplication by
+submission_id, ciphertext-only storage, and refusal of anything that is not the form's post."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import stat
+import uuid
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+import trustme
+from intake_form import staff
+from intake_form.receiver import make_receiver, start_receiver
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def receiver(tmp_path, ca):
+    """An HTTPS receiver on a free loopback port, stopped after the test."""
+    cert = tmp_path / "cert.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
+    server = start_receiver("127.0.0.1", 0, tmp_path / "store", certfile=cert, record=True)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def request(server, ca, method: str, body: bytes | None = None, headers: dict | None = None):
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    url = urlsplit(server.url)
+    connection = http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=10)
+    try:
+        connection.request(method, url.path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def fake_jwe(sid: str, alg: str = "RSA-OAEP-256") -> str:
+    header = staff.b64url(
+        json.dumps({"alg": alg, "enc": "A256GCM", "kid": "k", "sid": sid}).encode()
+    )
+    return ".".join([header, "a" * 512, "b" * 16, "c" * 40, "d" * 22])
+
+
+def post(server, ca, fields: dict, content_type="application/x-www-form-urlencoded"):
+    headers = {"Content-Type": content_type, "Origin": "http://127.0.0.1:8000"}
+    return request(server, ca, "POST", urlencode(fields).encode(), headers)
+
+
+def form_fields(sid: str | None = None) -> dict:
+    sid = sid or str(uuid.uuid4())
+    return {"form": "intake", "submission_id": sid, "jwe": fake_jwe(sid)}
+
+
+def test_preflight_and_post_carry_cors_without_credentials(receiver, ca):
+    status, headers, _ = request(
+        receiver,
+        ca,
+        "OPTIONS",
+        headers={
+            "Origin": "http://127.0.0.1:8000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert headers["Access-Control-Allow-Private-Network"] == "true"
+    status, headers, _ = post(receiver, ca, form_fields())
+    assert status == 201
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in headers
+
+
+def test_stores_only_the_ciphertext_once_per_submission_id(receiver, ca):
+    fields = form_fields()
+    assert post(receiver, ca, fields)[0] == 201
+    assert post(receiver, ca, fields)[0] == 409
+    stored = receiver.stored()
+    assert len(stored) == 1
+    assert set(stored[0]) == {"submission_id", "form", "received_at", "jwe"}
+    assert stored[0]["jwe"] == fields["jwe"]
+    files = list(receiver.store_dir.iterdir())
+    assert [f.name for f in files] == [f"{fields['submission_id']}.json"]
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_fail_next_answers_503_then_stores(receiver, ca):
+    receiver.fail_next = 1
+    fields = form_fields()
+    status, headers, _ = post(receiver, ca, fields)
+    assert status == 503 and headers["Access-Control-Allow-Origin"] == "*"
+    assert receiver.stored() == []
+    assert post(receiver, ca, fields)[0] == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        (lambda f: f.update(jwe="not a jwe"), 400),
+        (lambda f: f.update(jwe=fake_jwe(f["submission_id"], alg="RSA1_5")), 400),
+        (lambda f: f.update(jwe=fake_jwe(str(uuid.uuid4()))), 400),  # the JWE is for another id
+        (lambda f: f.update(submission_id="../../etc/passwd"), 400),
+        (lambda f: f.update(name="Zoë"), 400),  # only the three fields, never plaintext
+        (lambda f: f.pop("form"), 400),
+    ],
+    ids=["not-jwe", "other-alg", "other-sid", "path-id", "extra-field", "no-form"],
+)
+def test_refuses_anything_but_the_forms_post(receiver, ca, change, status):
+    fields = form_fields()
+    change(fields)
+    assert post(receiver, ca, fields)[0] == status
+    assert receiver.stored() == []
+
+
+def test_refuses_other_content_types_and_paths(receiver, ca):
+    fields = form_fields()
+    assert post(receiver, ca, fields, content_type="application/json")[0] == 415
+    garbled = request(
+        receiver, ca, "POST", b"x", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert garbled[0] == 400
+    assert request(receiver, ca, "GET")[0] == 404
+    assert receiver.stored() == []
+
+
+def test_listens_on_loopback_only(tmp_path):
+    with pytest.raises(ValueError, match="loopback only"):
+        make_receiver("0.0.0.0", 0, tmp_path)
