@@ -12,7 +12,6 @@ import re
 import shlex
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 from invoke import Context, Exit, task
@@ -57,42 +56,57 @@ def build(c: Context) -> None:
     pelican(c, "pelicanconf.py")
 
 
-def _build_in_process() -> None:
+def _build_in_process(content: Path, output: Path) -> None:
     """One build inside this process (fast enough for live reload); errors are printed, not raised."""
     from pelican import main as pelican_main
 
     try:
-        pelican_main(["content", "-s", "pelicanconf.py", "-o", str(OUTPUT)])
+        pelican_main([str(content), "-s", "pelicanconf.py", "-o", str(output)])
     except SystemExit as stopped:
         if stopped.code:
-            print("\nThe build stopped: fix the problems listed above and save again.\n")
+            print(
+                "\nThe build stopped: fix the problems listed above and save again.\n", flush=True
+            )
 
 
-@task
-def serve(c: Context, port: int = DEV_PORT, receiver_port: int = RECEIVER_PORT) -> None:
+@task(
+    help={
+        "port": "preview port (default 8000)",
+        "receiver_port": "local form receiver port (default 8788)",
+        "content": "content folder to build (default content/)",
+        "output": "where the preview is built (default output/)",
+    }
+)
+def serve(
+    c: Context,
+    port: int = DEV_PORT,
+    receiver_port: int = RECEIVER_PORT,
+    content: str = "content",
+    output: str = "output",
+) -> None:
     """Preview the site at http://127.0.0.1:8000 with live reload, and run the local form receiver.
 
-    Saving a Markdown file, the clinic facts or a theme file rebuilds the site and refreshes the open
-    page. The form posts to a receiver on 127.0.0.1:8788 that stores only ciphertext in
+    Saving a Markdown file, the clinic facts, a theme file or pelicanconf.py rebuilds the site and
+    reloads the open page. The form posts to a receiver on 127.0.0.1:8788 that stores only ciphertext in
     var/intake-submissions/ (read it with `invoke decrypt`).
     """
-    from livereload import Server
-
-    from intake_form.receiver import serve_receiver
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from devserver import serve as preview
+    from intake_form.receiver import start_receiver
 
     ensure_dev_keys()
-    receiver = threading.Thread(
-        target=serve_receiver,
-        kwargs={"host": DEV_HOST, "port": receiver_port, "store_dir": ROOT / "var" / "intake-submissions"},
-        daemon=True,
-    )
-    receiver.start()
-    _build_in_process()
-    server = Server()
-    for pattern in ("content/**/*", "theme/**/*", "plugins/**/*.py", "pelicanconf.py"):
-        server.watch(pattern, _build_in_process, delay=0)
-    print(f"Preview: http://{DEV_HOST}:{port}/   (Ctrl+C stops)")
-    server.serve(host=DEV_HOST, port=port, root=str(OUTPUT), open_url_delay=None)
+    try:
+        start_receiver(DEV_HOST, receiver_port, ROOT / "var" / "intake-submissions")
+    except OSError as error:
+        raise Exit(f"The form receiver cannot listen on port {receiver_port}: {error}") from error
+    # The form on the preview posts to this receiver (and the page's CSP allows it).
+    os.environ.setdefault("INTAKE_ENDPOINT", f"http://{DEV_HOST}:{receiver_port}/submit")
+    source, built = Path(content).resolve(), Path(output).resolve()
+    watched = [source, ROOT / "theme", ROOT / "pelicanconf.py"]
+    try:
+        preview(built, lambda: _build_in_process(source, built), watched, host=DEV_HOST, port=port)
+    except OSError as error:
+        raise Exit(f"The preview cannot listen on port {port}: {error}") from error
 
 
 @task
@@ -133,15 +147,18 @@ def audit(c: Context) -> None:
     c.run(f"{PYTHON} scripts/audit.py")
 
 
-@task(help={"title": "the page title, in quotes", "medical": "a medical page (needs clinical review)"})
+@task(
+    help={"title": "the page title, in quotes", "medical": "a medical page (needs clinical review)"}
+)
 def new(c: Context, title: str, medical: bool = False) -> None:
     """Start a new page in content/pages/ with every required front-matter field filled in."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     if not slug:
         raise Exit("The title needs at least one letter or digit.")
     path = CONTENT / "pages" / f"{slug}.md"
+    shown = os.path.relpath(path, ROOT)
     if path.exists():
-        raise Exit(f"{path.relative_to(ROOT)} already exists: choose another title or edit that file.")
+        raise Exit(f"{shown} already exists: choose another title or edit that file.")
     lines = [
         f"Title: {title}",
         f"Slug: {slug}",
@@ -170,7 +187,7 @@ def new(c: Context, title: str, medical: bool = False) -> None:
             "1. Author A, et al. What the study found. *Journal*. Year. [doi:10.xxxx/xxxx](https://doi.org/10.xxxx/xxxx)",
         ]
     path.write_text("\n".join(lines + body) + "\n", encoding="utf-8")
-    print(f"created {path.relative_to(ROOT)}: now edit it (see docs/editing.md)")
+    print(f"created {shown}: now edit it (see docs/editing.md)")
 
 
 @task(help={"articles": "how many synthetic articles at the largest size (default 1000)"})
@@ -184,18 +201,33 @@ def bench(c: Context, articles: int = 1000) -> None:
     c.run(f"{PYTHON} scripts/bench.py --articles {int(articles)}")
 
 
-@task(help={"out": "folder for the new key pair (default: var/intake-keys/, git-ignored)"})
-def keygen(c: Context, out: str = "var/intake-keys") -> None:
+@task(
+    help={
+        "out": "folder for the new key pair (default: var/intake-keys/, git-ignored)",
+        "public": "also write the public key here, e.g. content/keys/intake.pem (where the site reads it)",
+    }
+)
+def keygen(c: Context, out: str = "var/intake-keys", public: str = "") -> None:
     """Make a new RSA-3072 key pair for the intake form and print its key id.
 
-    The public key goes where the site reads it; keep the private key off the repository.
+    The private key (mode 0600) must stay off the repository: keep it with the clinic's staff.
     """
+    from intake_form.staff import StaffError
     from intake_form.staff import keygen as make_keys
 
-    make_keys(Path(out))
+    try:
+        make_keys(Path(out), public_path=Path(public) if public else None)
+    except StaffError as error:
+        raise Exit(str(error)) from error
 
 
-@task(help={"key": "the private key (PEM)", "path": "a file or a folder of submissions", "csv": "print a CSV table"})
+@task(
+    help={
+        "key": "the private key (PEM)",
+        "path": "a file or a folder of submissions",
+        "csv": "print a CSV table",
+    }
+)
 def decrypt(c: Context, key: str, path: str, csv: bool = False) -> None:
     """Decrypt stored intake submissions and print them as JSON lines (or CSV with --csv)."""
     from intake_form.staff import decrypt_paths

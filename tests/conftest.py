@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,20 @@ def production_output(tmp_path_factory, dev_keypair) -> Path:
         overrides={"GO_LIVE_CHECKS": "false"},
         env={"SITEURL": PRODUCTION_URL},
     )
+
+
+def chromium_launch_options(**extra) -> dict:
+    """How every browser test starts Debian's Chromium (Playwright's own browser downloads fail here)."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    return {
+        "executable_path": chromium,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+        **extra,
+    }

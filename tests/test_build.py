@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,9 @@ def test_production_writes_no_drafts(tmp_path: Path):
         env={"SITEURL": PRODUCTION_URL},
     )
     assert result.returncode == 0, log_of(result)
-    written = [p.relative_to(tmp_path / "output").as_posix() for p in (tmp_path / "output").rglob("*")]
+    written = [
+        p.relative_to(tmp_path / "output").as_posix() for p in (tmp_path / "output").rglob("*")
+    ]
     assert "good/index.html" in written
     assert not [p for p in written if "secret" in p or p.startswith("drafts")]
 
@@ -111,17 +114,36 @@ def test_warm_rebuild_reuses_the_typogrify_cache(tmp_path: Path):
 @pytest.mark.parametrize(
     ("page", "field", "message"),
     [
-        (GOOD_PAGE.replace("Summary: A page with every field the editors' contract asks for, used as a fixture.\n", ""), "Summary", "missing"),
+        (
+            GOOD_PAGE.replace(
+                "Summary: A page with every field the editors' contract asks for, used as a fixture.\n",
+                "",
+            ),
+            "Summary",
+            "missing",
+        ),
         (GOOD_PAGE.replace("Title: A good page\n", ""), "Title", "missing"),
         (MEDICAL_PAGE.replace("Reviewed: {reviewed}\n", ""), "Reviewed", "missing"),
         (MEDICAL_PAGE.replace("{reviewed}", "29/11/2026"), "Reviewed", "not a date"),
         (MEDICAL_PAGE.replace("{reviewed}", "2026-02-30"), "Reviewed", "not a real date"),
-        (MEDICAL_PAGE.replace("Reviewer: clinical-reviewer", "Reviewer: dr-nobody"), "Reviewer", "not a reviewer"),
+        (
+            MEDICAL_PAGE.replace("Reviewer: clinical-reviewer", "Reviewer: dr-nobody"),
+            "Reviewer",
+            "not a reviewer",
+        ),
         (MEDICAL_PAGE.replace("Reviewer: clinical-reviewer\n", ""), "Reviewer", "missing"),
         (MEDICAL_PAGE.replace("Medical: yes", "Medical: perhaps"), "Medical", "not yes or no"),
     ],
-    ids=["no-summary", "no-title", "no-reviewed", "reviewed-format", "reviewed-impossible",
-         "unknown-reviewer", "no-reviewer", "medical-flag"],
+    ids=[
+        "no-summary",
+        "no-title",
+        "no-reviewed",
+        "reviewed-format",
+        "reviewed-impossible",
+        "unknown-reviewer",
+        "no-reviewer",
+        "medical-flag",
+    ],
 )
 def test_bad_front_matter_fails_naming_file_line_and_field(tmp_path, page, field, message):
     page = page.replace("{reviewed}", "2026-11-01")
@@ -144,11 +166,21 @@ def test_the_line_number_points_at_the_field(tmp_path):
         ("[gone]({filename}/pages/gone.md)", "pages/gone.md, which does not exist"),
         ("[gone]({filename}missing.md)", "pages/missing.md, which does not exist"),
         ("![x]({static}/images/none.png)", "images/none.png, which does not exist"),
-        ("[anchor]({filename}/pages/good.md#no-such-heading)", "no heading or element with id 'no-such-heading'"),
+        (
+            "[anchor]({filename}/pages/good.md#no-such-heading)",
+            "no heading or element with id 'no-such-heading'",
+        ),
         ("[here](#nowhere)", "no heading or element with id 'nowhere'"),
         ("[site path](/no-such-page/)", "is not a page of this site"),
     ],
-    ids=["filename", "relative-filename", "static", "anchor-other-page", "anchor-same-page", "site-path"],
+    ids=[
+        "filename",
+        "relative-filename",
+        "static",
+        "anchor-other-page",
+        "anchor-same-page",
+        "site-path",
+    ],
 )
 def test_broken_internal_link_fails_the_build(tmp_path, link, needle):
     page = GOOD_PAGE.replace("Slug: good", "Slug: linker") + f"\nA link: {link}\n"
@@ -214,20 +246,26 @@ def test_go_live_checklist_lists_every_kind_of_gap(tmp_path):
 def test_go_live_checks_can_be_switched_off_on_the_command_line(tmp_path):
     pages = {"good.md": GOOD_PAGE}
     result = build(
-        tmp_path, pages, settings="publishconf.py",
-        overrides={"GO_LIVE_CHECKS": "false"}, env={"SITEURL": PRODUCTION_URL},
+        tmp_path,
+        pages,
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": "false"},
+        env={"SITEURL": PRODUCTION_URL},
     )
     assert result.returncode == 0, log_of(result)
 
 
 def test_invoke_new_scaffolds_a_page_that_builds(tmp_path):
-    content = write_site(tmp_path, {"good.md": GOOD_PAGE})
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)  # the scaffold suggests related pages of the real site
     script = (
         "import sys, tasks; from invoke import Context; "
         "tasks.CONTENT = __import__('pathlib').Path(sys.argv[1]); "
         "tasks.new(Context(), 'Driving after an infusion', medical=True)"
     )
-    made = subprocess.run([sys.executable, "-c", script, str(content)], cwd=ROOT, capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "-c", script, str(content)], cwd=ROOT, capture_output=True, text=True
+    )
     assert made.returncode == 0, made.stderr
     page = (content / "pages" / "driving-after-an-infusion.md").read_text(encoding="utf-8")
     for field in ("Title:", "Slug:", "Summary:", "Medical: yes", "Reviewed:", "Reviewer:"):
@@ -250,7 +288,9 @@ def load_workflow(name: str) -> dict:
 def readme_commands() -> list[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```(?:sh|bash|console)?\n(.*?)```", section, re.S)]
+    return [
+        block.strip() for block in re.findall(r"```(?:sh|bash|console)?\n(.*?)```", section, re.S)
+    ]
 
 
 def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():

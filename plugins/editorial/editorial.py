@@ -233,7 +233,11 @@ def check_front_matter(content) -> None:
     meta = content.metadata
     for required in ("title", "summary"):
         if not str(meta.get(required, "")).strip():
-            report(content, required.capitalize(), "missing: every page needs one (see docs/editing.md)")
+            report(
+                content,
+                required.capitalize(),
+                "missing: every page needs one (see docs/editing.md)",
+            )
     medical = str(meta.get("medical", "no")).strip().lower()
     if medical not in _TRUE | _FALSE:
         report(content, "Medical", f"{meta.get('medical')!r} is not yes or no")
@@ -242,7 +246,11 @@ def check_front_matter(content) -> None:
         return
     reviewed = str(meta.get("reviewed", "")).strip()
     if not reviewed:
-        report(content, "Reviewed", "missing: medical pages need the date of their last clinical review")
+        report(
+            content,
+            "Reviewed",
+            "missing: medical pages need the date of their last clinical review",
+        )
     elif not _ISO_DATE.match(reviewed):
         report(content, "Reviewed", f"{reviewed!r} is not a date written YYYY-MM-DD")
     else:
@@ -284,7 +292,9 @@ def fill_clinic_tokens(content, text: str) -> str:
         try:
             return clinic_fact(clinic, key)
         except KeyError:
-            report(content, "{clinic:" + key + "}", "no such fact in content/clinic.toml", match_text)
+            report(
+                content, "{clinic:" + key + "}", "no such fact in content/clinic.toml", match_text
+            )
             return None
 
     def in_attribute(match: re.Match) -> str:
@@ -322,7 +332,9 @@ def drop_missing_static_links(content, text: str) -> str:
         relative = resolve_relative(base, intrasite.group(2))
         if (root / relative).is_file():
             return match.group(0)
-        report(content, "link", f"{href} points to {relative}, which does not exist in content/", href)
+        report(
+            content, "link", f"{href} points to {relative}, which does not exist in content/", href
+        )
         return f"{match.group(1)}={match.group(2)}{match.group(2)}"
 
     return _LINK.sub(check, text)
@@ -338,7 +350,9 @@ def review_status(content) -> SimpleNamespace | None:
     if not is_medical(content):
         return None
     clinic = _state.settings.get("CLINIC", {})
-    reviewer = clinic.get("reviewers", {}).get(str(content.metadata.get("reviewer", "")).strip(), {})
+    reviewer = clinic.get("reviewers", {}).get(
+        str(content.metadata.get("reviewer", "")).strip(), {}
+    )
     try:
         date = datetime.date.fromisoformat(str(content.metadata.get("reviewed", "")).strip())
     except ValueError:
@@ -378,7 +392,9 @@ def on_content_init(content) -> None:
 
 def resolve_related(by_slug: dict) -> None:
     for content in _state.contents:
-        wanted = [s.strip() for s in str(content.metadata.get("related", "")).split(",") if s.strip()]
+        wanted = [
+            s.strip() for s in str(content.metadata.get("related", "")).split(",") if s.strip()
+        ]
         for slug in wanted:
             if slug in by_slug:
                 content.related_pages.append(by_slug[slug])
@@ -407,7 +423,11 @@ def link_problem(href, content, base, generated, static, content_root, by_url) -
             relative = resolve_relative(base, path)
             if kind == "filename":
                 target = generated.get(relative)
-                if target is None and relative not in static and not (content_root / relative).is_file():
+                if (
+                    target is None
+                    and relative not in static
+                    and not (content_root / relative).is_file()
+                ):
                     return f"{href} points to {relative}, which does not exist in content/"
             elif not (content_root / relative).is_file():
                 return f"{href} points to {relative}, which does not exist in content/"
@@ -463,15 +483,20 @@ def check_reviews(go_live: bool) -> list[str]:
 def go_live_items(pelican_settings: dict, review_items: list[str]) -> list[str]:
     clinic = pelican_settings.get("CLINIC", {})
     items = [
-        f"content/clinic.toml: {key} is a placeholder ({value})" for key, value in placeholders_in(clinic)
+        f"content/clinic.toml: {key} is a placeholder ({value})"
+        for key, value in placeholders_in(clinic)
     ]
     siteurl = str(pelican_settings.get("SITEURL", ""))
     if not siteurl.startswith("https://"):
-        items.append(f"SITEURL is {siteurl or 'empty'!r}: set the SITEURL environment variable to the https:// address")
+        items.append(
+            f"SITEURL is {siteurl or 'empty'!r}: set the SITEURL environment variable to the https:// address"
+        )
     items += review_items
     for content in _state.contents:
         if content.literal_placeholder:
-            items.append(f"{source_name(content)}: the text still holds a [TO CONFIRM …] placeholder")
+            items.append(
+                f"{source_name(content)}: the text still holds a [TO CONFIRM …] placeholder"
+            )
     for _receiver, extra in go_live_checklist.send(pelican_settings):
         items += list(extra or [])
     return items
@@ -524,7 +549,9 @@ def on_all_generators_finalized(generators) -> None:
         items = go_live_items(settings, review_items)
         if items:
             checklist = "\n".join(f"  [ ] {item}" for item in items)
-            logger.error("%s Not ready to go live (%d items):\n%s", LOG_PREFIX, len(items), checklist)
+            logger.error(
+                "%s Not ready to go live (%d items):\n%s", LOG_PREFIX, len(items), checklist
+            )
             raise BuildStopped(
                 f"{LOG_PREFIX} not ready to go live: {len(items)} items on the checklist above"
             )
