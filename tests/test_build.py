@@ -256,8 +256,9 @@ def test_go_live_checks_can_be_switched_off_on_the_command_line(tmp_path):
 
 
 def test_invoke_new_scaffolds_a_page_that_builds(tmp_path):
+    # The scaffold suggests related pages of the real site, so it is added to a copy of it.
     content = tmp_path / "content"
-    shutil.copytree(ROOT / "content", content)  # the scaffold suggests related pages of the real site
+    shutil.copytree(ROOT / "content", content)
     script = (
         "import sys, tasks; from invoke import Context; "
         "tasks.CONTENT = __import__('pathlib').Path(sys.argv[1]); "
