@@ -128,16 +128,17 @@ def lint(c: Context) -> None:
 
 @task
 def test(c: Context, k: str = "", audit_pages: bool = True) -> None:
-    """Run the whole test suite: lint, pytest (build, content, browser, form), then Lighthouse.
+    """Run the whole test suite: lint, Lighthouse (invoke audit), then pytest.
 
-    -k selects tests by name as in pytest; --no-audit-pages skips Lighthouse.
+    -k selects tests by name as in pytest (and skips Lighthouse); --no-audit-pages skips Lighthouse.
+    pytest runs last so that its summary closes the output.
     """
     ensure_dev_keys()
     lint(c)
-    selection = f"-k {shlex.quote(k)}" if k else ""
-    c.run(f"{PYTHON} -m pytest {selection}", pty=False)
     if audit_pages and not k:
         audit(c)
+    selection = f"-k {shlex.quote(k)}" if k else ""
+    c.run(f"{PYTHON} -m pytest {selection}", pty=False)
 
 
 @task

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import textstat
+from htmltree import Element, parse
 
 DATA = Path(__file__).resolve().parent / "data"
 DRAFT = DATA / "clinic-draft.txt"
@@ -76,83 +75,6 @@ NEGATION_BEFORE = re.compile(
     r"\b(?:not|no|never|cannot|can['’]t|won['’]t|isn['’]t|aren['’]t|without)\b(?:\W+\w+){0,2}\W*$",
     re.IGNORECASE,
 )
-
-VOID_TAGS = {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-    "wbr",
-}  # fmt: skip
-HIDDEN_TAGS = {"script", "style", "template", "head"}
-
-
-# ---------------------------------------------------------------- a small DOM
-
-
-@dataclass
-class Element:
-    tag: str
-    attrs: dict[str, str]
-    parent: Element | None = None
-    children: list[Element | str] = field(default_factory=list)
-
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def iter(self):
-        """This element and every element inside it, in document order."""
-        yield self
-        for child in self.children:
-            if isinstance(child, Element):
-                yield from child.iter()
-
-    def find(self, tag: str, **attrs: str) -> Element | None:
-        return next(self.find_all(tag, **attrs), None)
-
-    def find_all(self, tag: str, **attrs: str):
-        for element in self.iter():
-            if element.tag == tag and all(element.attrs.get(k) == v for k, v in attrs.items()):
-                yield element
-
-    def text(self, skip: set[str] = HIDDEN_TAGS) -> str:
-        parts = []
-        for child in self.children:
-            if isinstance(child, str):
-                parts.append(child)
-            elif child.tag not in skip:
-                parts.append(child.text(skip))
-        return "".join(parts)
-
-
-class _TreeBuilder(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.root = Element("#document", {})
-        self.current = self.root
-
-    def handle_starttag(self, tag, attrs):
-        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(element)
-        if tag not in VOID_TAGS:
-            self.current = element
-
-    def handle_startendtag(self, tag, attrs):
-        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag):
-        node = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data):
-        self.current.children.append(data)
-
-
-def parse(path: Path) -> Element:
-    builder = _TreeBuilder()
-    builder.feed(path.read_text(encoding="utf-8"))
-    builder.close()
-    return builder.root
 
 
 def squash(text: str) -> str:

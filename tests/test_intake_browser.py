@@ -16,21 +16,13 @@ from urllib.parse import parse_qs, quote, quote_plus
 import pytest
 import trustme
 from axe_playwright_python.sync_playwright import Axe
-from conftest import run_pelican
+from conftest import chromium_launch_options, run_pelican
 from intake_form import staff
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect, sync_playwright
 from site_meta.preview import serve
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FORM_PATH = "/is-ketamine-right-for-me/"
 SEND = "Send securely"
 
@@ -82,9 +74,7 @@ def site_url(tmp_path_factory, receiver, dev_keypair):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        chromium = playwright.chromium.launch(**chromium_launch_options())
         yield chromium
         chromium.close()
 

@@ -13,18 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from conftest import chromium_launch_options
 from playwright.sync_api import sync_playwright
 from site_meta.preview import serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWS = [(390, "light"), (390, "dark"), (1280, "light"), (1280, "dark")]
 AXE_OPTIONS = {"resultTypes": ["violations"], "rules": {"target-size": {"enabled": True}}}
 PAGE_WEIGHT = 30_000  # bytes on the wire (gzip) for everything one page loads
@@ -110,7 +102,7 @@ def base_url(site_output: Path):
 @pytest.fixture(scope="module")
 def tab(base_url: str):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(**chromium_launch_options())
         tab = Tab(browser, base_url)
         yield tab
         tab.close()

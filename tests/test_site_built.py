@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tomllib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from conftest import PRODUCTION_URL, ROOT, build_or_fail
+from htmltree import Element, parse
 
 CRISIS = "If you are in crisis, call or text 988 (Suicide & Crisis Lifeline) or call 911."
 FORM_SLUG = "is-ketamine-right-for-me"
@@ -42,96 +41,6 @@ FOOTER_PAGES = ["privacy", "medical-disclaimer", "accessibility"]
 FIRST_ROUND_TRIP = 14_000
 PAGE_WEIGHT = 30_000
 SKIPPED_SCHEMES = ("mailto:", "tel:", "sms:", "about:", "data:")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-
-
-# ---------------------------------------------------------------- a small DOM
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str]
-    parent: Node | None = None
-    children: list = field(default_factory=list)
-
-    def iter(self):
-        yield self
-        for child in self.children:
-            if isinstance(child, Node):
-                yield from child.iter()
-
-    def all(self, tag: str, **attrs: str) -> list[Node]:
-        return [
-            n
-            for n in self.iter()
-            if n.tag == tag
-            and all(n.attrs.get(k.rstrip("_").replace("_", "-")) == v for k, v in attrs.items())
-        ]
-
-    def one(self, tag: str, **attrs: str) -> Node | None:
-        found = self.all(tag, **attrs)
-        return found[0] if found else None
-
-    def text(self) -> str:
-        parts = []
-        for child in self.children:
-            if isinstance(child, str):
-                parts.append(child)
-            elif child.tag not in ("script", "style"):
-                parts.append(child.text())
-        return " ".join("".join(parts).replace("\xa0", " ").split())
-
-    def raw(self) -> str:
-        return "".join(c if isinstance(c, str) else c.raw() for c in self.children)
-
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def inside(self, tag: str) -> bool:
-        node = self.parent
-        while node is not None:
-            if node.tag == tag:
-                return True
-            node = node.parent
-        return False
-
-
-class _Builder(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.root = self.current = Node("#document", {})
-
-    def handle_starttag(self, tag, attrs):
-        node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(node)
-        if tag not in VOID:
-            self.current = node
-
-    def handle_startendtag(self, tag, attrs):
-        self.current.children.append(Node(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag):
-        node = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data):
-        self.current.children.append(data)
-
-
-_parsed: dict[Path, Node] = {}
-
-
-def parse(path: Path) -> Node:
-    if path not in _parsed:
-        builder = _Builder()
-        builder.feed(path.read_text(encoding="utf-8"))
-        builder.close()
-        _parsed[path] = builder.root
-    return _parsed[path]
 
 
 # ---------------------------------------------------------------- the site's pages
@@ -151,11 +60,11 @@ def url_path(site: Path, path: Path) -> str:
     return "/" + (relative[: -len("index.html")] if relative.endswith("index.html") else relative)
 
 
-def page(site: Path, slug: str) -> Node:
+def page(site: Path, slug: str) -> Element:
     return parse(site / slug / "index.html" if slug else site / "index.html")
 
 
-def json_ld(document: Node) -> list[dict]:
+def json_ld(document: Element) -> list[dict]:
     nodes = []
     for script in document.all("script", type="application/ld+json"):
         data = json.loads(script.raw())
@@ -175,7 +84,7 @@ def node_of(nodes: list[dict], kind: str) -> dict:
     return next(n for n in nodes if kind in types_in([n]))
 
 
-def meta(document: Node, **attrs: str) -> str | None:
+def meta(document: Element, **attrs: str) -> str | None:
     element = document.one("meta", **attrs)
     return element.attrs.get("content") if element else None
 
@@ -229,14 +138,17 @@ def test_every_page_has_the_theme_landmarks_and_the_crisis_notice(site_output: P
         )
         if crisis is None or not crisis.inside("footer"):
             problems.append(f'{name}: no id="crisis" notice in the footer')
-        elif CRISIS not in crisis.text() or "not monitored around the clock" not in crisis.text():
+        elif (
+            CRISIS not in crisis.visible_text()
+            or "not monitored around the clock" not in crisis.visible_text()
+        ):
             problems.append(f"{name}: the crisis notice does not say {CRISIS!r} and the form note")
         footer = doc.one("footer")
         hrefs = [a.attrs.get("href", "") for a in footer.all("a")] if footer else []
         for slug in FOOTER_PAGES:
             if not any(h.rstrip("/").endswith(slug) for h in hrefs):
                 problems.append(f"{name}: the footer does not link to {slug}")
-        footer_text = footer.text() if footer else ""
+        footer_text = footer.visible_text() if footer else ""
         for label in ("Phone", "Address"):
             if label not in footer_text:
                 problems.append(f"{name}: the footer has no {label}")
@@ -264,7 +176,7 @@ def test_titles_and_descriptions_are_unique_and_present(site_output: Path):
     titles, descriptions = {}, {}
     for path in pages_of(site_output):
         doc, name = parse(path), name_of(site_output, path)
-        title = doc.one("title").text()
+        title = doc.one("title").visible_text()
         description = meta(doc, name="description") or ""
         assert title and "<" not in title, f"{name}: empty or marked-up title"
         assert len(description) >= 50, f"{name}: the meta description is missing or too short"
@@ -329,18 +241,18 @@ def test_medical_pages_are_medical_web_pages_with_their_citations(site_output: P
     listed = []
     siblings = references.parent.children
     for sibling in siblings[siblings.index(references) + 1 :]:
-        if isinstance(sibling, Node) and sibling.tag in ("ol", "ul"):
+        if isinstance(sibling, Element) and sibling.tag in ("ol", "ul"):
             listed += [
                 li.one("a").attrs["href"]
                 for li in sibling.children
-                if isinstance(li, Node) and li.tag == "li" and li.one("a")
+                if isinstance(li, Element) and li.tag == "li" and li.one("a")
             ]
     assert cited == listed
     review = next(n for n in doc.one("main").iter() if "review" in n.classes())
-    if "Awaiting clinical review" in review.text():
+    if "Awaiting clinical review" in review.visible_text():
         assert "reviewedBy" not in node and "lastReviewed" not in node
     else:
-        assert node["reviewedBy"]["name"] in review.text()
+        assert node["reviewedBy"]["name"] in review.visible_text()
         assert node["lastReviewed"] == review.one("time").attrs["datetime"]
 
 
@@ -353,7 +265,7 @@ def test_a_reviewed_page_names_its_reviewer_and_date(tmp_path: Path, dev_keypair
     doc = page(site, "depression")
     review = next(n for n in doc.one("main").iter() if "review" in n.classes())
     time = review.one("time")
-    assert review.text().startswith("Medically reviewed by Dr. Jane Roe, MD on ")
+    assert review.visible_text().startswith("Medically reviewed by Dr. Jane Roe, MD on ")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", time.attrs["datetime"])
     node = node_of(json_ld(doc), "MedicalWebPage")
     assert node["reviewedBy"] == {
@@ -368,7 +280,7 @@ def test_faq_questions_are_the_pages_question_headings(site_output: Path):
     doc = page(site_output, "faq")
     node = node_of(json_ld(doc), "FAQPage")
     prose = next(n for n in doc.one("main").iter() if "prose" in n.classes())
-    headings = [h.text() for h in prose.all("h2") if h.text().endswith("?")]
+    headings = [h.visible_text() for h in prose.all("h2") if h.visible_text().endswith("?")]
     assert [q["name"] for q in node["mainEntity"]] == headings
     assert len(headings) >= 5
     assert all(len(q["acceptedAnswer"]["text"]) > 40 for q in node["mainEntity"])
@@ -520,7 +432,7 @@ def test_meta_policy_allows_exactly_the_inlined_style(site_output: Path):
         content = meta(doc, http_equiv="Content-Security-Policy")
         assert content, f"{name}: no CSP <meta>"
         head = doc.one("head")
-        first = [n for n in head.children if isinstance(n, Node)][:2]
+        first = [n for n in head.children if isinstance(n, Element)][:2]
         assert any(n.attrs.get("http-equiv") == "Content-Security-Policy" for n in first), (
             f"{name}: the CSP <meta> must come before anything it governs"
         )
