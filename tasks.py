@@ -64,8 +64,9 @@ def _build_in_process(content: Path, output: Path) -> None:
         pelican_main([str(content), "-s", "pelicanconf.py", "-o", str(output)])
     except SystemExit as stopped:
         if stopped.code:
+            report = stopped.code if isinstance(stopped.code, str) else ""
             print(
-                "\nThe build stopped: fix the problems listed above and save again.\n", flush=True
+                f"{report}\nFix the problems above and save again.\n", file=sys.stderr, flush=True
             )
 
 

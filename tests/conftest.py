@@ -39,19 +39,21 @@ def run_pelican(
     overrides: dict[str, object] | None = None,
     env: dict[str, str] | None = None,
     cache: Path | None = None,
+    args: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `pelican` from the repository root; returns the finished process (never raises).
 
     `overrides` become `-e KEY=VALUE` settings (values are JSON-encoded; a string that already is
     JSON, such as "false", is passed as it is).
     """
-    args = [sys.executable, "-m", "pelican", str(content or ROOT / "content"), "-s", settings]
-    args += ["-o", str(output), "--log-handler", "plain"]
+    command = [sys.executable, "-m", "pelican", str(content or ROOT / "content"), "-s", settings]
+    command += ["-o", str(output), "--log-handler", "plain"]
     extra = {"CACHE_PATH": str(cache or output.parent / (output.name + "-cache"))}
     extra.update(overrides or {})
-    args += ["-e", *[f"{key}={as_json(value)}" for key, value in extra.items()]]
+    command += ["-e", *[f"{key}={as_json(value)}" for key, value in extra.items()]]
+    command += args or []
     return subprocess.run(
-        args,
+        command,
         cwd=ROOT,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         capture_output=True,

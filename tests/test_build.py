@@ -243,6 +243,32 @@ def test_go_live_checklist_lists_every_kind_of_gap(tmp_path):
     assert "Traceback" not in log
 
 
+def test_publish_with_fatal_warnings_stops_with_the_checklist_not_a_traceback(tmp_path):
+    """`invoke publish` adds --fatal warnings, under which logging an error would raise."""
+    result = run_pelican(
+        tmp_path / "output",
+        settings="publishconf.py",
+        env={"SITEURL": PRODUCTION_URL},
+        args=["--fatal", "warnings"],
+    )
+    log = log_of(result)
+    assert result.returncode == 1, log
+    assert "Not ready to go live" in log and "awaiting clinical review" in log
+    assert "Traceback" not in log
+
+
+def test_the_real_site_builds_for_production_with_fatal_warnings(tmp_path):
+    """Nothing in the real site warns (broken links, empty alt texts, ...) once it is ready."""
+    result = run_pelican(
+        tmp_path / "output",
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": False},
+        env={"SITEURL": PRODUCTION_URL},
+        args=["--fatal", "warnings"],
+    )
+    assert result.returncode == 0, log_of(result)
+
+
 def test_go_live_checks_can_be_switched_off_on_the_command_line(tmp_path):
     pages = {"good.md": GOOD_PAGE}
     result = build(

@@ -65,17 +65,19 @@ class SettingsError(ValueError):
 
 
 class BuildStopped(SystemExit):
-    """Stops the build after the problems were logged: exit status 1 and no traceback.
+    """Stops the build with a report for the editor: exit status 1, the report, no traceback.
 
-    A SystemExit rather than an Exception because Pelican prints a traceback for any Exception.
+    A SystemExit, not an Exception: Pelican prints a traceback for any Exception, and with
+    `--fatal warnings` (as `invoke publish` runs) logging an error would raise one. Python prints the
+    report to stderr on the way out; `invoke serve` prints it and keeps watching.
     """
 
-    def __init__(self, message: str):
-        super().__init__(1)
-        self.message = message
+    def __init__(self, report: str):
+        super().__init__(report)
+        self.report = report
 
     def __str__(self) -> str:
-        return self.message
+        return self.report
 
 
 @dataclass
@@ -508,7 +510,6 @@ def on_initialized(pelican) -> None:
     try:
         _state.options = merged_options(pelican.settings)
     except SettingsError as error:
-        logger.error("%s %s", LOG_PREFIX, error)
         raise BuildStopped(f"{LOG_PREFIX} {error}") from error
     _state.cache_file = Path(pelican.settings.get("CACHE_PATH", "cache")) / TYPOGRIFY_CACHE_FILE
     if pelican.settings.get("LOAD_CONTENT_CACHE") and _state.cache_file.is_file():
@@ -538,22 +539,21 @@ def on_all_generators_finalized(generators) -> None:
     go_live = bool(settings.get("GO_LIVE_CHECKS"))
     review_items = check_reviews(go_live)
     if _state.problems:
-        for problem in _state.problems:
-            logger.error("%s %s", LOG_PREFIX, problem)
         count = len(_state.problems)
-        raise BuildStopped(
+        lines = [f"{LOG_PREFIX} {problem}" for problem in _state.problems]
+        lines.append(
             f"{LOG_PREFIX} the build stopped: {count} problem{'s' * (count != 1)} in the content "
-            "(each listed above with file, line and field; docs/editing.md explains them)"
+            "(each with file, line and field; docs/editing.md explains them)"
         )
+        raise BuildStopped("\n".join(lines))
     if go_live:
         items = go_live_items(settings, review_items)
         if items:
             checklist = "\n".join(f"  [ ] {item}" for item in items)
-            logger.error(
-                "%s Not ready to go live (%d items):\n%s", LOG_PREFIX, len(items), checklist
-            )
             raise BuildStopped(
-                f"{LOG_PREFIX} not ready to go live: {len(items)} items on the checklist above"
+                f"{LOG_PREFIX} Not ready to go live ({len(items)} items):\n{checklist}\n"
+                f"{LOG_PREFIX} the production build stopped: fix the items above, or build with "
+                "-e GO_LIVE_CHECKS=false to look at it anyway"
             )
 
 

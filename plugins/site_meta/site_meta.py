@@ -59,17 +59,6 @@ class SettingsError(ValueError):
     """SITE_META or a file it names is malformed."""
 
 
-class BuildStopped(SystemExit):
-    """Stops the build after the problem was logged: exit status 1 and no traceback."""
-
-    def __init__(self, message: str):
-        super().__init__(1)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
 @dataclass
 class _State:
     settings: dict = field(default_factory=dict)
@@ -544,7 +533,9 @@ def on_initialized(pelican) -> None:
         except OSError as error:
             raise SettingsError(f"cannot read the stylesheet {stylesheet}: {error}") from error
     except SettingsError as error:
-        logger.error("%s %s", LOG_PREFIX, error)
+        # Imported here: Pelican loads plugins by name, so editorial is importable once loaded.
+        from editorial.editorial import BuildStopped  # noqa: PLC0415
+
         raise BuildStopped(f"{LOG_PREFIX} {error}") from error
     _state.css_hash = csp_hash(_state.css)
 
