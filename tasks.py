@@ -144,7 +144,7 @@ def test(c: Context, k: str = "", audit_pages: bool = True) -> None:
 
 @task
 def audit(c: Context) -> None:
-    """Run Lighthouse (mobile) on the home page, an article and the form page; fail under 100."""
+    """Run Lighthouse (mobile, median of 3 runs) on the home page, an article and the form page; fail under 100."""
     ensure_dev_keys()
     c.run(f"{PYTHON} scripts/audit.py")
 
