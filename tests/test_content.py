@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 import statistics
+import tomllib
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import textstat
 from htmltree import Element, parse
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 DRAFT = DATA / "clinic-draft.txt"
 
@@ -48,6 +51,47 @@ REUSED_RUN = 8  # words in a row shared with the draft that count as reuse
 SVG_MAX_BYTES = 4096
 
 SOURCE_LINK = re.compile(r"^https://(?:doi\.org/10\.|pubmed\.ncbi\.nlm\.nih\.gov/\d+/?$)")
+
+# The sources the content brief lists (../shared/content-brief.md), as DOIs (lower case) and PubMed
+# ids. A page may cite only these: a new source is checked against the brief before it is added here.
+# Glue 2017/2018 and Sanacora 2017 are named in the brief without a DOI: Glue's were checked on PubMed
+# (28441895, 29561204), Sanacora's (JAMA Psychiatry 2017;74:399) against the journal's record.
+BRIEF_DOIS = {
+    doi.lower()
+    for doi in (
+        "10.1038/mp.2017.255",  # Zanos & Gould 2018
+        "10.1124/pr.117.015198",  # Zanos et al. 2018
+        "10.1126/science.1190287",  # Li et al. 2010
+        "10.31887/DCNS.2014.16.1/rduman",  # Duman 2014
+        "10.1038/nature10130",  # Autry et al. 2011
+        "10.1523/JNEUROSCI.17-08-02921.1997",  # Moghaddam et al. 1997
+        "10.1038/s41386-018-0136-3",  # Abdallah et al. 2018
+        "10.1016/j.biopsych.2016.05.005",  # Lener et al. 2017
+        "10.1016/S0006-3223(99)00230-9",  # Berman et al. 2000
+        "10.1001/archpsyc.63.8.856",  # Zarate et al. 2006
+        "10.1016/j.biopsych.2012.06.022",  # Murrough et al., Biol Psychiatry 2013
+        "10.1176/appi.ajp.2018.18070834",  # Phillips et al. 2019
+        "10.1056/NEJMoa2302399",  # Anand et al. 2023 (ELEKT-D)
+        "10.1093/ijnp/pyab088",  # Ekstrand et al. 2022 (KetECT)
+        "10.1177/0269881117705089",  # Glue et al. 2017
+        "10.1177/0269881118762073",  # Glue et al. 2018
+        "10.1016/j.pain.2010.09.030",  # Woolf 2011
+        "10.1016/j.pain.2009.06.023",  # Sigtermans et al. 2009
+        "10.1016/j.pain.2009.08.015",  # Schwartzman et al. 2009
+        "10.1097/AAP.0000000000000808",  # Cohen et al. 2018
+        "10.1176/appi.ajp.2018.18020138",  # Williams et al. 2018
+        "10.1001/jamapsychiatry.2018.3990",  # Yoon et al. 2019
+        "10.1093/ijnp/pyaf056",  # Yoon et al. 2025
+        "10.1001/jamapsychiatry.2017.0080",  # Sanacora et al. 2017
+        "10.1016/S2215-0366(17)30272-9",  # Short et al. 2018
+    )
+}
+BRIEF_PMIDS = {"23982301", "9915326"}  # Murrough et al., Am J Psychiatry 2013; Hirota et al. 1999
+OFF_LABEL_PAGES = ["depression", "anxiety", "crps-chronic-pain", "medical-disclaimer"]
+CRISIS_BESIDE_FORM = (
+    "If you are in crisis, call or text 988 (Suicide & Crisis Lifeline) or call 911. "
+    "This form is not monitored around the clock."
+)
 
 # Claims the content brief rules out. Each pattern runs over the visible text of every page.
 RULED_OUT = {
@@ -287,7 +331,7 @@ def test_no_sentence_of_the_draft_is_reused(site_output: Path):
     )
 
 
-@pytest.mark.parametrize("slug", ["depression", "anxiety"])
+@pytest.mark.parametrize("slug", OFF_LABEL_PAGES)
 def test_off_label_statement(site_output: Path, slug: str):
     text = squash(main_of(parse(page_file(site_output, slug)), slug).text())
     assert re.search(r"\boff[\s\-\u2010\u2011]label\b", text, re.IGNORECASE), (
@@ -324,3 +368,98 @@ def test_mechanism_diagram(site_output: Path):
     figure = svg.parent
     assert figure is not None and figure.tag == "figure", "the <svg> should sit in a <figure>"
     assert figure.find("figcaption") is not None, "the diagram's <figure> needs a <figcaption>"
+
+
+def brief_source(href: str) -> bool:
+    """Whether a DOI or PubMed link names a source the content brief lists."""
+    if href.startswith("https://doi.org/"):
+        return unquote(href.removeprefix("https://doi.org/")).lower() in BRIEF_DOIS
+    match = re.fullmatch(r"https://pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?", href)
+    return bool(match) and match.group(1) in BRIEF_PMIDS
+
+
+@pytest.mark.parametrize(
+    ("href", "listed"),
+    [
+        ("https://doi.org/10.1056/NEJMoa2302399", True),
+        ("https://doi.org/10.1056/nejmoa2302399", True),
+        ("https://pubmed.ncbi.nlm.nih.gov/23982301/", True),
+        ("https://doi.org/10.1056/NEJMoa2302398", False),
+        ("https://pubmed.ncbi.nlm.nih.gov/23982300/", False),
+        ("https://example.com/10.1056/NEJMoa2302399", False),
+    ],
+)
+def test_brief_source_matches_exact_identifiers(href: str, listed: bool):
+    assert brief_source(href) is listed
+
+
+def test_every_reference_is_a_source_the_brief_lists(site_output: Path):
+    problems = []
+    for path in html_pages(site_output):
+        document = parse(path)
+        main = document.find("main", id="main")
+        prose = next((e for e in main.iter() if "prose" in e.classes()), None) if main else None
+        if prose is None:
+            continue
+        for href in reference_links(prose):
+            if not brief_source(href):
+                problems.append(f"{path.relative_to(site_output)}: {href}")
+    assert not problems, (
+        "references that are not sources in the content brief (check the DOI or PubMed id):\n"
+        + "\n".join(problems)
+    )
+
+
+def test_mechanism_page_says_bdnf_and_new_synapses_are_from_animal_studies(site_output: Path):
+    document = parse(page_file(site_output, "how-ketamine-works"))
+    blocks = prose_blocks(prose_of(document, "how-ketamine-works"))
+    for step in ("BDNF", "synapse"):
+        assert any(step in b and "animal" in b.lower() for b in blocks), (
+            f"how-ketamine-works: no paragraph says that the {step} step comes from animal studies"
+        )
+    desc = main_of(document, "how-ketamine-works").find("desc")
+    assert desc is not None and squash(desc.text()).lower().count("animal") >= 2, (
+        "the diagram's text alternative should say that the BDNF and synapse steps are from animals"
+    )
+
+
+def front_matter(source: Path) -> dict[str, str]:
+    meta = {}
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        meta[key.strip().lower()] = value.strip()
+    return meta
+
+
+def test_a_placeholder_reviewer_shows_as_awaiting_review(site_output: Path):
+    with (ROOT / "content" / "clinic.toml").open("rb") as handle:
+        reviewers = tomllib.load(handle)["reviewers"]
+    checked = 0
+    for source in sorted((ROOT / "content" / "pages").glob("*.md")):
+        meta = front_matter(source)
+        if meta.get("medical", "").lower() != "yes":
+            continue
+        reviewer = reviewers[meta["reviewer"]]
+        slug = meta.get("slug") or source.stem
+        main = main_of(parse(page_file(site_output, slug)), slug)
+        review = next((e for e in main.iter() if "review" in e.classes()), None)
+        assert review is not None, f"{slug}: no review line"
+        text = squash(review.text())
+        assert "[TO CONFIRM" not in text, f"{slug}: the review line shows a placeholder: {text}"
+        if str(reviewer["name"]).startswith("[TO CONFIRM"):
+            assert "Awaiting clinical review" in text, (
+                f"{slug}: the reviewer is a placeholder, but the page says {text!r}"
+            )
+        checked += 1
+    assert checked >= len(MEDICAL)
+
+
+def test_crisis_notice_stands_beside_the_form(site_output: Path):
+    slug = "is-ketamine-right-for-me"
+    document = parse(page_file(site_output, slug))
+    prose = prose_of(document, slug)
+    assert CRISIS_BESIDE_FORM in squash(prose.text()), (
+        f"{slug}: the page body does not carry the crisis notice: {CRISIS_BESIDE_FORM!r}"
+    )

@@ -155,6 +155,63 @@ def test_every_page_has_the_theme_landmarks_and_the_crisis_notice(site_output: P
     assert problems == []
 
 
+NAV_TARGETS = ["depression", "how-ketamine-works", "what-to-expect", "faq"]
+CONDITIONS = ["depression", "anxiety", "crps-chronic-pain"]
+
+
+def links_in(element: Element | None) -> list[str]:
+    """Link targets inside an element, as slugs ("" for the home page)."""
+    if element is None:
+        return []
+    return [
+        urlsplit(a.attrs.get("href", "")).path.rstrip("/").rsplit("/", 1)[-1].removesuffix("..")
+        for a in element.all("a")
+    ]
+
+
+def test_every_page_has_the_navigation_and_the_call_to_action(site_output: Path):
+    problems = []
+    for path in pages_of(site_output):
+        doc, name = parse(path), name_of(site_output, path)
+        nav = next((n for n in doc.iter() if "site-nav" in n.classes()), None)
+        slugs = links_in(nav)
+        for slug in NAV_TARGETS:
+            if slug not in slugs:
+                problems.append(f"{name}: the main navigation does not link to {slug}")
+        cta_targets = slugs + links_in(doc.one("main"))
+        if FORM_SLUG not in cta_targets:
+            problems.append(f"{name}: no 'Is ketamine right for me?' link in the header or main")
+    assert problems == []
+
+
+def test_home_shows_the_conditions_how_it_works_and_the_call_to_action(site_output: Path):
+    main = page(site_output, "").one("main")
+    slugs = links_in(main)
+    for slug in [*CONDITIONS, "how-ketamine-works", "what-to-expect", FORM_SLUG]:
+        assert slug in slugs, f"the home page does not link to {slug}"
+    assert next((n for n in main.iter() if "cta" in n.classes()), None) is not None
+
+
+@pytest.mark.parametrize("slug", MEDICAL)
+def test_medical_pages_have_contents_related_topics_and_call_to_action(
+    site_output: Path, slug: str
+):
+    doc = page(site_output, slug)
+    main = doc.one("main")
+    ids = {n.attrs.get("id") for n in main.iter()}
+    toc = next((n for n in main.iter() if "toc" in n.classes()), None)
+    assert toc is not None, f"{slug}: a long page without a table of contents"
+    anchors = [a.attrs["href"] for a in toc.all("a")]
+    assert len(anchors) >= 4 and all(h.startswith("#") and h[1:] in ids for h in anchors), (
+        f"{slug}: table of contents links {anchors} do not all reach a heading"
+    )
+    assert "#references" in anchors, f"{slug}: the table of contents does not list References"
+    related = next((n for n in main.iter() if "related" in n.classes()), None)
+    assert related is not None and related.all("a"), f"{slug}: no related topics"
+    cta = next((n for n in main.iter() if "cta" in n.classes()), None)
+    assert cta is not None and FORM_SLUG in links_in(cta), f"{slug}: no call to action"
+
+
 def test_headings_go_down_one_level_at_a_time(site_output: Path):
     problems = []
     for path in pages_of(site_output):
