@@ -100,9 +100,9 @@ INTAKE_FORM = {
     "fields": "content/forms/intake.toml",
 }
 
-# Primary navigation: (label, page slug).
+# Primary navigation: (label, page slug), or "slug#id" / "#id" (a section of the home page).
 NAVIGATION = [
-    ("Conditions", "depression"),
+    ("Conditions", "#conditions-we-treat"),
     ("How it works", "how-ketamine-works"),
     ("What to expect", "what-to-expect"),
     ("FAQ", "faq"),

@@ -215,6 +215,41 @@ def test_clinic_fact_placeholder_is_visible(tmp_path):
     assert '<span class="placeholder">[TO CONFIRM: main phone number]</span>' in html
 
 
+def test_a_link_to_a_placeholder_fact_shows_the_placeholder_and_links_nowhere(tmp_path):
+    page = (
+        GOOD_PAGE + "\n[Open the map]({clinic:map_url}) and [write to us](mailto:{clinic:email}).\n"
+    )
+    result = build(tmp_path, {"good.md": page})
+    assert result.returncode == 0, log_of(result)
+    html = (tmp_path / "output" / "good" / "index.html").read_text(encoding="utf-8")
+    assert re.search(
+        r'Open the(?: |&nbsp;)map <span class="placeholder">\[TO CONFIRM: link to the clinic on a map',
+        html,
+    )
+    assert re.search(
+        r'write to(?: |&nbsp;)us <span class="placeholder">\[TO CONFIRM: contact email', html
+    )
+    assert (
+        "{clinic:" not in html
+        and "href=" not in html.split('<div class="prose">')[1].split("</div>")[0]
+    )
+
+
+def test_clinic_facts_fill_attributes_and_links(tmp_path):
+    page = (
+        GOOD_PAGE + '\n[Our clinic]({clinic:map_url})\n\n<abbr title="{clinic:name}">KCLA</abbr>\n'
+    )
+    result = build(
+        tmp_path,
+        {"good.md": page},
+        overrides={"CLINIC": {"name": 'A "B" & C', "map_url": "https://maps.example/x?a=1&b=2"}},
+    )
+    assert result.returncode == 0, log_of(result)
+    html = (tmp_path / "output" / "good" / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://maps.example/x?a=1&amp;b=2"' in html
+    assert 'title="A &quot;B&quot; &amp; C"' in html
+
+
 def test_stale_review_warns_locally_and_blocks_going_live(tmp_path):
     stale = MEDICAL_PAGE.replace("{reviewed}", "2024-01-15")
     pages = {"good.md": GOOD_PAGE, "medical.md": stale}

@@ -155,7 +155,7 @@ def test_every_page_has_the_theme_landmarks_and_the_crisis_notice(site_output: P
     assert problems == []
 
 
-NAV_TARGETS = ["depression", "how-ketamine-works", "what-to-expect", "faq"]
+NAV_TARGETS = ["#conditions-we-treat", "how-ketamine-works", "what-to-expect", "faq"]
 CONDITIONS = ["depression", "anxiety", "crps-chronic-pain"]
 
 
@@ -163,10 +163,13 @@ def links_in(element: Element | None) -> list[str]:
     """Link targets inside an element, as slugs ("" for the home page)."""
     if element is None:
         return []
-    return [
-        urlsplit(a.attrs.get("href", "")).path.rstrip("/").rsplit("/", 1)[-1].removesuffix("..")
-        for a in element.all("a")
-    ]
+    targets = []
+    for a in element.all("a"):
+        href = urlsplit(a.attrs.get("href", ""))
+        slug = href.path.rstrip("/").rsplit("/", 1)[-1]
+        slug = "" if slug in {".", ".."} else slug
+        targets.append(slug or (f"#{href.fragment}" if href.fragment else ""))
+    return targets
 
 
 def test_every_page_has_the_navigation_and_the_call_to_action(site_output: Path):

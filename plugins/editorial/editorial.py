@@ -49,7 +49,12 @@ TYPOGRIFY_CACHE_FILE = "editorial-typogrify.pickle"
 go_live_checklist = named_signal("go_live_checklist")
 
 _TOKEN = re.compile(r"\{clinic:([a-z0-9_.]+)\}")
-_ATTR_TOKEN = re.compile(r"""(=\s*["'])\{clinic:([a-z0-9_.]+)\}""")
+# An attribute value holding a token, and a link whose address is a fact (mailto:/tel: allowed).
+_ATTR_WITH_TOKEN = re.compile(r"""(=\s*)(["'])([^"']*\{clinic:[^"']*)\2""")
+_LINK_TOKEN = re.compile(
+    r"""<a\b[^>]*\bhref=(["'])(?:mailto:|tel:|sms:)?\{clinic:([a-z0-9_.]+)\}\1[^>]*>(.*?)</a>""",
+    re.S,
+)
 _LINK = re.compile(r"""\b(href|src)\s*=\s*(["'])(.*?)\2""")
 _INTRASITE = re.compile(r"^\{(filename|static|attach)\}([^#?]*)(?:\?[^#]*)?(#.*)?$")
 _ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
@@ -155,11 +160,9 @@ def format_address(address: dict) -> str:
 
 
 def render_fact(value, *, in_attribute: bool = False) -> str:
-    """A fact as HTML: escaped, and a placeholder made visible (or a harmless URL in an attribute)."""
+    """A fact as HTML: escaped, and a placeholder made visible (as plain text in an attribute)."""
     text = format_address(value) if isinstance(value, dict) else str(value)
-    if is_placeholder(text):
-        if in_attribute:
-            return "about:blank"
+    if is_placeholder(text) and not in_attribute:
         return f'<span class="placeholder">{html.escape(text)}</span>'
     return html.escape(text, quote=True)
 
@@ -300,18 +303,27 @@ def fill_clinic_tokens(content, text: str) -> str:
             return None
 
     def in_attribute(match: re.Match) -> str:
-        value = fact_or_report(match.group(2), match.group(0))
-        if value is None:
-            return match.group(0)
-        return match.group(1) + render_fact(value, in_attribute=True)
+        def fill(token: re.Match) -> str:
+            value = fact_or_report(token.group(1), token.group(0))
+            return token.group(0) if value is None else render_fact(value, in_attribute=True)
+
+        return match.group(1) + match.group(2) + _TOKEN.sub(fill, match.group(3)) + match.group(2)
 
     def in_text(match: re.Match) -> str:
         value = fact_or_report(match.group(1), match.group(0))
         return match.group(0) if value is None else render_fact(value)
 
+    def placeholder_link(match: re.Match) -> str:
+        # A link to a fact we do not have yet: show its text and the placeholder, link nowhere.
+        value = fact_or_report(match.group(2), match.group(0))
+        if value is None or not is_placeholder(value):
+            return match.group(0)
+        return f"{match.group(3)} {render_fact(value)}"
+
     if "{clinic:" not in text:
         return text
-    text = _ATTR_TOKEN.sub(in_attribute, text)
+    text = _LINK_TOKEN.sub(placeholder_link, text)
+    text = _ATTR_WITH_TOKEN.sub(in_attribute, text)
     return _TOKEN.sub(in_text, text)
 
 
