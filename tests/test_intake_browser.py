@@ -8,6 +8,7 @@ One browser serves the module; each test gets a fresh context and a cleared rece
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 import trustme
 from axe_playwright_python.sync_playwright import Axe
 from conftest import chromium_launch_options, run_pelican
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from intake_form import staff
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
@@ -100,6 +103,7 @@ class FormPage:
         self.page: Page = self.context.new_page()
         self.requests = []
         self.errors = []
+        self.console = []
         self.page.on("request", lambda request: self.requests.append(request))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", self._console)
@@ -109,8 +113,13 @@ class FormPage:
         self.summary = self.page.locator("[data-intake-summary]")
         self.success = self.page.locator("[data-intake-success]")
         self.alert = self.page.locator("[data-intake-alert]")
+        # The alert holds a message for each kind of failure, all but one hidden: assert on the
+        # one shown (text assertions on the whole alert would read the hidden ones too).
+        self.reason = self.alert.locator("[data-intake-reason]:visible")
+        self.retry_hint = self.alert.locator("[data-intake-retry-hint]")
 
     def _console(self, message) -> None:
+        self.console.append(message.text)
         # The browser itself logs failed requests (the 503 and network-error tests cause them).
         if message.type == "error" and "Failed to load resource" not in message.text:
             self.errors.append(message.text)
@@ -156,7 +165,7 @@ def posted_fields(receiver) -> list[dict[str, str]]:
 
 
 def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
-    form, rx, private_key, jwcrypto_key
+    form, rx, private_key, jwcrypto_key, dev_keypair
 ):
     form.field("name").fill(TYPED["name"])
     form.field("contact-sms").check()
@@ -171,7 +180,8 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     form.submit.click()
 
     expect(form.success).to_be_focused()
-    expect(form.page.get_by_role("status")).to_contain_text("Thank you. We have your details.")
+    status = form.page.get_by_role("status")
+    expect(status).to_contain_text("Thank you. We have your details.", use_inner_text=True)
     expect(form.field("name")).to_have_value("")  # nothing typed stays in the page after success
 
     [stored] = rx.stored()
@@ -210,6 +220,15 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     assert form.page.url.endswith(FORM_PATH)  # no query string
     assert form.context.cookies() == []
     assert form.page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    for value in TYPED.values():
+        assert not any(value in text for text in form.console), value
+
+    # What the staff tool (`invoke decrypt`) reads from the receiver's folder is the same.
+    out, err = io.StringIO(), io.StringIO()
+    assert (
+        staff.decrypt_paths(dev_keypair / "private.pem", [rx.store_dir], out=out, err=err) == 0
+    ), err
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [submission]
 
 
 def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_keypair):
@@ -321,9 +340,10 @@ def test_503_keeps_the_input_and_the_retry_stores_once_with_the_same_id(form, rx
     form.submit.click()
 
     expect(form.alert).to_be_visible()
-    expect(form.alert).to_contain_text("busy or has a problem")
-    expect(form.alert).to_contain_text("Your answers are still here")
-    expect(form.alert).to_contain_text("[TO CONFIRM: main phone number]")  # the phone, as it stands
+    expect(form.reason).to_contain_text("busy or has a problem")
+    expect(form.retry_hint).to_be_visible()
+    expect(form.retry_hint).to_contain_text("Your answers are still here")
+    expect(form.retry_hint).to_contain_text("[TO CONFIRM: main phone number]")  # the phone as is
     expect(form.submit).to_have_text("Try again")
     expect(form.field("name")).to_have_value(TYPED["name"])
     expect(form.field("message")).to_have_value(TYPED["message"])
@@ -334,7 +354,15 @@ def test_503_keeps_the_input_and_the_retry_stores_once_with_the_same_id(form, rx
     expect(form.success).to_be_focused()
     first, second = posted_fields(rx)
     assert first["submission_id"] == second["submission_id"]
-    assert first["jwe"] != second["jwe"]  # a fresh key and IV per attempt
+    # Each attempt has its own AES key and IV (RSA-OAEP's own randomness alone would make the two
+    # tokens differ, so compare the unwrapped keys).
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    attempts = [p["jwe"].split(".") for p in (first, second)]
+    keys = [private_key.decrypt(staff.b64url_decode(a[1]), oaep) for a in attempts]
+    ivs = [staff.b64url_decode(a[2]) for a in attempts]
+    assert keys[0] != keys[1] and ivs[0] != ivs[1]
+    assert [len(k) for k in keys] == [32, 32] and [len(i) for i in ivs] == [12, 12]
+    assert attempts[0][0] == attempts[1][0]  # the same header: same sid and kid
     [stored] = rx.stored()
     assert stored["submission_id"] == first["submission_id"]
     assert staff.decrypt_jwe(stored["jwe"], private_key)["sid"] == first["submission_id"]
@@ -355,7 +383,8 @@ def test_network_error_and_refusal_say_what_happened(form, rx):
     form.context.route(endpoint, lambda route: route.abort())
     form.fill_minimal()
     form.submit.click()
-    expect(form.alert).to_contain_text("could not reach our form service")
+    expect(form.reason).to_contain_text("could not reach our form service")
+    expect(form.retry_hint).to_be_visible()
     expect(form.submit).to_have_text("Try again")
 
     form.context.unroute(endpoint)
@@ -366,11 +395,34 @@ def test_network_error_and_refusal_say_what_happened(form, rx):
         ),
     )
     form.submit.click()
-    expect(form.alert).to_contain_text("could not accept your form. Please call us instead")
-    expect(form.page.locator("[data-intake-retry-hint]")).to_be_hidden()
+    expect(form.reason).to_contain_text("could not accept your form. Please call us instead:")
+    expect(form.reason).to_contain_text("[TO CONFIRM: main phone number]")
+    expect(form.retry_hint).to_be_hidden()
     expect(form.submit).to_have_text(SEND)
     expect(form.field("name")).to_have_value("Ann")
     assert rx.stored() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "stored"), [(200, True), (409, True), (429, False), (500, False)]
+)
+def test_what_each_answer_means(form, rx, status, stored):
+    """2xx and 409 (stored before: a retry whose first answer was lost) mean stored; 429 and 5xx
+    mean busy: the answers stay and the button offers another try."""
+    answer = {"status": status, "body": "{}", "headers": {"Access-Control-Allow-Origin": "*"}}
+    form.context.route(rx.url, lambda route: route.fulfill(**answer))
+    form.fill_minimal()
+    form.submit.click()
+    if stored:
+        expect(form.success).to_be_focused()
+        expect(form.alert).to_be_hidden()
+    else:
+        expect(form.reason).to_contain_text("busy or has a problem")
+        expect(form.retry_hint).to_be_visible()
+        expect(form.submit).to_have_text("Try again")
+        expect(form.field("email")).to_have_value("ann@example.com")
+        expect(form.success).to_be_hidden()
+    assert len(form.posts()) == 1
 
 
 def test_a_silent_service_times_out_after_15_seconds(form, rx):
@@ -384,7 +436,8 @@ def test_a_silent_service_times_out_after_15_seconds(form, rx):
     form.page.clock.run_for(14_000)
     expect(form.alert).to_be_hidden()
     form.page.clock.run_for(1_500)
-    expect(form.alert).to_contain_text("did not answer in time")
+    expect(form.reason).to_contain_text("did not answer in time")
+    expect(form.retry_hint).to_be_visible()
     expect(form.submit).to_have_text("Try again")
     expect(form.field("email")).to_have_value("ann@example.com")
 

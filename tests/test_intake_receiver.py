@@ -138,3 +138,34 @@ def test_refuses_other_content_types_and_paths(receiver, ca):
 def test_listens_on_loopback_only(tmp_path):
     with pytest.raises(ValueError, match="loopback only"):
         make_receiver("0.0.0.0", 0, tmp_path)
+
+
+def test_with_named_origins_other_sites_cannot_post(tmp_path, ca):
+    """A simple cross-origin post is processed before CORS hides the answer, so the receiver itself
+    refuses origins it was not given (any site open in the browser could fill the store)."""
+    cert = tmp_path / "cert.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
+    site = "http://127.0.0.1:8000"
+    server = start_receiver(
+        "127.0.0.1", 0, tmp_path / "store", certfile=cert, allowed_origins=(site,)
+    )
+    try:
+        fields = urlencode(form_fields()).encode()
+        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, headers, _ = request(server, ca, "POST", fields, {**form_type, "Origin": site})
+        assert status == 201 and headers["Access-Control-Allow-Origin"] == site
+        for other in ({"Origin": "https://elsewhere.example"}, {}):
+            status, headers, _ = request(server, ca, "POST", fields, {**form_type, **other})
+            assert status == 403 and "Access-Control-Allow-Origin" not in headers
+        preflight = {
+            "Origin": "https://elsewhere.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true",
+        }
+        status, headers, _ = request(server, ca, "OPTIONS", headers=preflight)
+        assert "Access-Control-Allow-Origin" not in headers
+        assert "Access-Control-Allow-Private-Network" not in headers
+        assert len(server.stored()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

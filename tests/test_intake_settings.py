@@ -82,6 +82,11 @@ def test_endpoint_accepted_with_its_origin(url, origin):
         ("https://forms.example.org/submit#x", "#fragment"),
         ("https://forms.example.org:99999/submit", "not a valid URL"),
         ("https://forms.example.org/sub mit", "contains spaces"),
+        # The origin goes into the CSP: a ';' or a quote in the host would add a directive.
+        ("https://forms.example.org;script-src/f", "invalid host name"),
+        ("https://forms.example.org'/f", "invalid host name"),
+        ("https://[fe80::1%a;b]/f", "invalid host name"),
+        ("https://förms.example.org/f", "xn-- form"),
     ],
 )
 def test_endpoint_refused(url, message):
@@ -313,10 +318,18 @@ def test_toml_syntax_error_names_the_line(tmp_path):
 def test_every_value_is_escaped(shipped_fields, tmp_path, rsa_3072):
     hostile = '"><script>alert(1)</script>&'
     data = copy.deepcopy(shipped_fields)
-    field_named(data, "name").update(label=hostile, hint=hostile, error_required=hostile)
-    field_named(data, "contact")["options"][0].update(label=hostile)
-    data["form"]["submit"] = hostile
-    data["consent"]["wording_version"] = hostile
+    # Every text an editor writes: the form's texts, the consent table, each field and option.
+    for key in [*plugin.FORM_TEXTS, "privacy_note"]:
+        data["form"][key] = hostile
+    data["consent"].update(wording_version=hostile, legend=hostile, hint=hostile)
+    for f in data["fields"]:
+        f.update(
+            {k: hostile for k in ("label", "hint", "error_required", "error_invalid") if k in f}
+        )
+        if f["type"] not in {"consent", "honeypot"}:
+            f["hint"] = hostile
+        for option in f.get("options", []):
+            option.update(label=hostile, hint=hostile)
     config = plugin.IntakeConfig(
         endpoint='https://forms.example.org/"x"',
         origin="https://forms.example.org",
@@ -327,8 +340,42 @@ def test_every_value_is_escaped(shipped_fields, tmp_path, rsa_3072):
     rendered = plugin.render_form(config, {"phone": hostile})
     assert "<script>" not in rendered
     assert '"><script' not in rendered
+    assert '"' not in re.sub(r'="[^"<>]*"', "", rendered)  # every quote closes an attribute
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;" in rendered
     assert 'data-endpoint="https://forms.example.org/&quot;x&quot;"' in rendered
+
+
+def test_controls_carry_labels_hints_and_input_attributes(shipped_fields, tmp_path, rsa_3072):
+    config = plugin.IntakeConfig(
+        endpoint="https://forms.example.org/f",
+        origin="https://forms.example.org",
+        public_key=plugin.load_public_key(write_public(tmp_path / "k.pem", rsa_3072)),
+        form=plugin.check_form(shipped_fields, "intake.toml"),
+        options={},
+    )
+    rendered = plugin.render_form(config, {})
+    controls = {
+        re.search(r'\bid="([^"]+)"', tag).group(1): tag
+        for tag in re.findall(r"<(?:input|textarea)\b[^>]*>", rendered)
+    }
+    email, phone = controls["intake-email"], controls["intake-phone"]
+    for expected in (
+        'type="email"',
+        'autocomplete="email"',
+        'inputmode="email"',
+        'maxlength="254"',
+    ):
+        assert expected in email
+    for expected in ('type="tel"', 'autocomplete="tel"', 'inputmode="tel"', 'maxlength="30"'):
+        assert expected in phone
+    assert 'aria-describedby="intake-phone-hint"' in phone
+    assert 'id="intake-phone-hint"' in rendered
+    assert 'maxlength="2000"' in controls["intake-message"]
+    for control_id, tag in controls.items():
+        assert " checked" not in tag and "aria-invalid" not in tag, tag
+        assert re.search(rf'<label\b[^>]*\bfor="{control_id}"', rendered), control_id
+    consents = [t for i, t in controls.items() if i.startswith("intake-consent_")]
+    assert len(consents) == 3 and all('type="checkbox"' in t for t in consents)
 
 
 def test_placeholders_render_only_the_phone_fallback(shipped_fields):

@@ -12,6 +12,7 @@ import json
 import quopri
 import stat
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -243,3 +244,90 @@ def test_nothing_found_and_bad_key_are_errors(tmp_path, private_path):
     assert "no encrypted submission found" in err
     code, _, err = run_decrypt(tmp_path / "readme.txt", [tmp_path])
     assert code == 1 and "is not a private key" in err
+
+
+def test_hostile_but_well_encrypted_content_is_refused_one_line_each(
+    tmp_path, private_path, public_jwk
+):
+    """Anyone with the public key can encrypt: odd content and odd headers must not crash the
+    tool, reach the terminal raw, or stop the other submissions."""
+    good = submission("Kept")
+    (tmp_path / "good.txt").write_text(encrypt(good, public_jwk))
+    not_a_table = submission()
+    not_a_table["fields"] = ["a", "list"]
+    (tmp_path / "list.txt").write_text(encrypt(not_a_table, public_jwk))
+    deep = jwe.JWE(
+        b"[" * 100_000 + b"]" * 100_000,
+        protected=json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM"}),
+    )
+    deep.add_recipient(public_jwk)
+    (tmp_path / "deep.txt").write_text(deep.serialize(compact=True))
+    header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "x\x1b[2J\nforged", "sid": "\x1b"}
+    odd = encrypt(submission(), public_jwk).split(".")
+    odd[0] = staff.b64url(json.dumps(header).encode())
+    (tmp_path / "escape.txt").write_text(".".join(odd))
+
+    for csv in (False, True):
+        code, out, err = run_decrypt(private_path, [tmp_path], csv=csv)
+        assert code == 1
+        assert "Kept" in out
+        lines = err.splitlines()
+        assert len(lines) == 3, err
+        assert "\x1b" not in err
+        by_file = {Path(line.split(":")[0]).name: line for line in lines}
+        assert "not an intake submission" in by_file["list.txt"]
+        assert "is not JSON" in by_file["deep.txt"]
+        assert "encrypted for another key (key id x?[2J?forged;" in by_file["escape.txt"]
+
+
+def test_terminal_controls_typed_by_a_visitor_are_escaped(tmp_path, private_path, public_jwk):
+    data = submission("Ann\x9b2J\x1b[2J")
+    (tmp_path / "a.txt").write_text(encrypt(data, public_jwk))
+    code, out, _ = run_decrypt(private_path, [tmp_path])
+    assert code == 0
+    assert "\x9b" not in out and "\x1b" not in out
+    assert json.loads(out)["fields"]["name"] == "Ann\x9b2J\x1b[2J"
+
+
+def test_csv_column_names_are_safe_for_spreadsheets(tmp_path, private_path, public_jwk):
+    data = submission(**{"=cmd|' /C calc'!A0": "x"})
+    (tmp_path / "a.txt").write_text(encrypt(data, public_jwk))
+    code, out, _ = run_decrypt(private_path, [tmp_path], csv=True)
+    assert code == 0
+    assert ",'=cmd|" in out.splitlines()[0]
+
+
+def _invoke(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_invoke_keygen_and_decrypt_from_the_command_line(tmp_path):
+    """The tasks staff run: keygen prints the key id and writes the public key where asked;
+    decrypt prints the good submission and one line per bad one, exits non-zero, no traceback."""
+    site_key = tmp_path / "site" / "intake.pem"
+    made = _invoke("keygen", "--out", str(tmp_path / "keys"), "--public", str(site_key))
+    assert made.returncode == 0, made.stderr
+    public = jwk.JWK.from_pem(site_key.read_bytes())
+    assert f"key id:      {public.thumbprint()}" in made.stdout
+    [private] = (tmp_path / "keys").glob("*-private.pem")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = submission("Zoë <b>")
+    (inbox / "good.txt").write_text(encrypt(good, public))
+    (inbox / "tag.txt").write_text(_tamper(encrypt(submission(), public), 4))
+    result = _invoke("decrypt", "--key", str(private), str(inbox))
+    assert result.returncode == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [good]
+    assert "Traceback" not in result.stderr
+    [refused] = result.stderr.splitlines()
+    assert refused.startswith(f"{inbox / 'tag.txt'}: submission ")
+    assert refused.endswith("authentication failed: the header or content was changed")

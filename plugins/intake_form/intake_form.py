@@ -13,6 +13,7 @@ line. Relative paths are read from the folder Pelican runs in (the repository ro
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import os
 import re
@@ -93,6 +94,9 @@ AUTOFILL_MODIFIERS = {"shipping", "billing", "home", "work", "mobile", "fax", "p
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _OPTION_VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FORM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# A DNS name in ASCII (internationalized names in their xn-- form). The origin goes into the
+# Content-Security-Policy, where a ';' or a quote in the host would start a directive of its own.
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
 # Browsers compile `pattern` with the RegExp `v` flag, where these must be escaped inside [...].
 _V_FLAG_RESERVED = set("()[]{}/|")
 
@@ -160,6 +164,11 @@ def check_endpoint(url: str) -> str:
         raise EndpointError(f"the endpoint {url!r} must start with https://")
     if not host:
         raise EndpointError(f"the endpoint {url!r} has no host name")
+    if not _is_host(host):
+        raise EndpointError(
+            f"the endpoint {url!r} has an invalid host name {host!r} (letters, digits, '-' and "
+            "'.' only; write an international name in its xn-- form)"
+        )
     if parts.username is not None or parts.password is not None:
         raise EndpointError(f"the endpoint {url!r} must not contain a user name or password")
     if parts.fragment:
@@ -173,6 +182,14 @@ def check_endpoint(url: str) -> str:
     if port is not None and port != {"https": 443, "http": 80}[scheme]:
         netloc += f":{port}"
     return f"{scheme}://{netloc}"
+
+
+def _is_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOST_NAME.match(host))
+    return getattr(address, "scope_id", None) is None  # an IPv6 %zone is free text
 
 
 @dataclass(frozen=True)

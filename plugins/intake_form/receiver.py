@@ -36,9 +36,10 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 class ReceiverServer(ThreadingHTTPServer):
     """A threaded HTTP(S) server that stores intake posts in `store_dir`.
 
-    Test knobs: `fail_next` answers 503 to that many posts; `delay` waits that many seconds before
-    answering a post; `record` keeps each post's path, headers and body in `requests` (ciphertext
-    only: the browser sends nothing else).
+    `allowed_origins` lists the sites whose pages may post ("*": any). Test knobs: `fail_next`
+    answers 503 to that many posts; `delay` waits that many seconds before answering a post;
+    `record` keeps each post's path, headers and body in `requests` (ciphertext only: the browser
+    sends nothing else).
     """
 
     daemon_threads = True
@@ -130,13 +131,15 @@ class ReceiverHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ responses
 
-    def _cors_headers(self) -> None:
-        origin = self.headers.get("Origin", "")
+    def _origin_allowed(self) -> bool:
         allowed = self.server.allowed_origins
-        if "*" in allowed:
+        return "*" in allowed or self.headers.get("Origin", "") in allowed
+
+    def _cors_headers(self) -> None:
+        if "*" in self.server.allowed_origins:
             self.send_header("Access-Control-Allow-Origin", "*")
-        elif origin in allowed:
-            self.send_header("Access-Control-Allow-Origin", origin)
+        elif self._origin_allowed():
+            self.send_header("Access-Control-Allow-Origin", self.headers["Origin"])
         self.send_header("Vary", "Origin")
 
     def _answer(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
@@ -164,7 +167,10 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
         self.send_header("Access-Control-Allow-Headers", "Content-Type, Accept")
         self.send_header("Access-Control-Max-Age", "600")
-        if self.headers.get("Access-Control-Request-Private-Network") == "true":
+        if (
+            self._origin_allowed()
+            and self.headers.get("Access-Control-Request-Private-Network") == "true"
+        ):
             self.send_header("Access-Control-Allow-Private-Network", "true")
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -201,6 +207,11 @@ class ReceiverHandler(BaseHTTPRequestHandler):
                         "body": body,
                     }
                 )
+        if not self._origin_allowed():
+            # A simple cross-origin post is processed before CORS hides the answer: refuse it here,
+            # so that other sites open in the browser cannot fill the store.
+            self._answer(403, "this origin may not post here")
+            return
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != _FORM_TYPE:
             self._answer(415, f"send {_FORM_TYPE}")

@@ -45,6 +45,10 @@ JWE_PATTERN = re.compile(
 _SOFT_BREAK = re.compile(r"=\r?\n")
 # Spreadsheets run a cell that starts with one of these as a formula: never pass visitor text so.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What an error line may quote from an unauthenticated header: printable, short, on one line.
+_UNSAFE_IN_MESSAGE = re.compile(r"[^\x20-\x7e]")
+# JSON escapes C0 controls but not DEL and C1 (U+0080-U+009F), which some terminals obey.
+_C1_CONTROL = re.compile("[\x7f-\x9f]")
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
@@ -247,11 +251,17 @@ class Header:
     sid: str
 
 
+def _quoted(text: str, limit: int = 64) -> str:
+    """Text from a header, safe to print in a one-line error (anyone can write a header)."""
+    text = _UNSAFE_IN_MESSAGE.sub("?", text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def jwe_header(token: str) -> Header:
     """The protected header of a compact JWE (not authenticated until the content decrypts)."""
     try:
         data = json.loads(b64url_decode(token.split(".", 1)[0]))
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:
         raise DecryptionError("the header is not readable (the text was changed)") from error
     if not isinstance(data, dict):
         raise DecryptionError("the header is not a JSON object (the text was changed)")
@@ -271,12 +281,13 @@ def decrypt_jwe(token: str, private_key: rsa.RSAPrivateKey) -> dict:
     header = jwe_header(token)
     if header.alg != JWE_ALG or header.enc != JWE_ENC:
         raise DecryptionError(
-            f"unexpected algorithms {header.alg}/{header.enc} (the header was changed)"
+            f"unexpected algorithms {_quoted(header.alg)}/{_quoted(header.enc)} "
+            "(the header was changed)"
         )
     expected_kid = key_id(private_key.public_key())
     if header.kid and header.kid != expected_kid:
         raise DecryptionError(
-            f"encrypted for another key (key id {header.kid}; this key is {expected_kid})"
+            f"encrypted for another key (key id {_quoted(header.kid)}; this key is {expected_kid})"
         )
     try:
         encrypted_key, iv, ciphertext, tag = (b64url_decode(part) for part in parts[1:])
@@ -294,12 +305,15 @@ def decrypt_jwe(token: str, private_key: rsa.RSAPrivateKey) -> dict:
         plaintext = AESGCM(content_key).decrypt(iv, ciphertext + tag, parts[0].encode("ascii"))
     except InvalidTag as error:
         raise DecryptionError("authentication failed: the header or content was changed") from error
+    # Anyone with the public key can encrypt content that decrypts: check its shape before use.
     try:
         submission = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (ValueError, RecursionError) as error:
         raise DecryptionError("the decrypted content is not JSON") from error
-    if not isinstance(submission, dict):
-        raise DecryptionError("the decrypted content is not a JSON object")
+    if not isinstance(submission, dict) or not all(
+        isinstance(submission.get(part, {}), dict) for part in ("fields", "consent")
+    ):
+        raise DecryptionError("the decrypted content is not an intake submission")
     if header.sid and str(submission.get("sid", "")) != header.sid:
         raise DecryptionError("the submission id inside does not match the header")
     return submission
@@ -363,7 +377,7 @@ def submission_row(submission: dict) -> dict[str, str]:
         "page": _cell(submission.get("page")),
     }
     for name, value in (submission.get("fields") or {}).items():
-        row[str(name)] = _cell(value)
+        row[_cell(name)] = _cell(value)
     for name, value in (submission.get("consent") or {}).items():
         row[f"consent_{name}"] = _cell(value)
     return row
@@ -435,7 +449,8 @@ def decrypt_paths(
         write_csv(submissions, out)
     else:
         for submission in submissions:
-            print(json.dumps(submission, ensure_ascii=False), file=out)
+            line = json.dumps(submission, ensure_ascii=False)
+            print(_C1_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", line), file=out)
     return 1 if failures else 0
 
 
@@ -448,4 +463,4 @@ def _sid_or_start(token: str) -> str:
         sid = jwe_header(token).sid
     except DecryptionError:
         sid = ""
-    return sid or token[:16] + "…"
+    return _quoted(sid) if sid else token[:16] + "…"
