@@ -15,5 +15,10 @@ LOAD_CONTENT_CACHE = False
 DRAFT_SAVE_AS = ""
 DRAFT_PAGE_SAVE_AS = ""
 
+# The clinic's public key for the intake form, once `invoke keygen` has written it (until then the
+# development key stays, and the go-live checklist says so). INTAKE_PUBLIC_KEY still overrides it.
+if (HERE / "content" / "keys" / "intake-public.pem").is_file():  # noqa: F405
+    INTAKE_FORM = {**INTAKE_FORM, "public_key": "content/keys/intake-public.pem"}  # noqa: F405
+
 # Refuse to go live with placeholders, pages awaiting review, or the development form endpoint and key.
 GO_LIVE_CHECKS = True

@@ -25,6 +25,8 @@ CACHE = ROOT / "cache"
 DEV_HOST = "127.0.0.1"
 DEV_PORT = 8000
 RECEIVER_PORT = 8788
+# The clinic's public key for the intake form, committed; publishconf.py uses it once it exists.
+CLINIC_PUBLIC_KEY = "content/keys/intake-public.pem"
 PYTHON = shlex.quote(sys.executable)
 
 
@@ -76,6 +78,7 @@ def _build_in_process(content: Path, output: Path) -> None:
         "receiver_port": "local form receiver port (default 8788)",
         "content": "content folder to build (default content/)",
         "output": "where the preview is built (default output/)",
+        "store": "where the form receiver keeps submissions (default var/intake-submissions/)",
     }
 )
 def serve(
@@ -84,6 +87,7 @@ def serve(
     receiver_port: int = RECEIVER_PORT,
     content: str = "content",
     output: str = "output",
+    store: str = "var/intake-submissions",
 ) -> None:
     """Preview the site at http://127.0.0.1:8000 with live reload, and run the local form receiver.
 
@@ -97,7 +101,13 @@ def serve(
 
     ensure_dev_keys()
     try:
-        start_receiver(DEV_HOST, receiver_port, ROOT / "var" / "intake-submissions")
+        start_receiver(
+            DEV_HOST,
+            receiver_port,
+            Path(store),
+            # Only the preview's pages may post (other sites can send simple cross-origin posts).
+            allowed_origins=(f"http://{DEV_HOST}:{port}", f"http://localhost:{port}"),
+        )
     except OSError as error:
         raise Exit(f"The form receiver cannot listen on port {receiver_port}: {error}") from error
     # The form on the preview posts to this receiver (and the page's CSP allows it).
@@ -206,13 +216,14 @@ def bench(c: Context, articles: int = 1000) -> None:
 @task(
     help={
         "out": "folder for the new key pair (default: var/intake-keys/, git-ignored)",
-        "public": "also write the public key here, e.g. content/keys/intake.pem (where the site reads it)",
+        "public": f"where the production build reads the public key (default {CLINIC_PUBLIC_KEY})",
     }
 )
-def keygen(c: Context, out: str = "var/intake-keys", public: str = "") -> None:
+def keygen(c: Context, out: str = "var/intake-keys", public: str = CLINIC_PUBLIC_KEY) -> None:
     """Make a new RSA-3072 key pair for the intake form and print its key id.
 
-    The private key (mode 0600) must stay off the repository: keep it with the clinic's staff.
+    The public key also goes where the production build reads it (commit that file); the private
+    key (mode 0600) must stay off the repository: keep it with the clinic's staff.
     """
     from intake_form.staff import StaffError
     from intake_form.staff import keygen as make_keys
@@ -221,6 +232,8 @@ def keygen(c: Context, out: str = "var/intake-keys", public: str = "") -> None:
         make_keys(Path(out), public_path=Path(public) if public else None)
     except StaffError as error:
         raise Exit(str(error)) from error
+    if public:
+        print(f"Commit {public}: the production build encrypts with it from then on.")
 
 
 @task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -54,6 +55,8 @@ def preview(tmp_path: Path, dev_keypair):
             str(content),
             "--output",
             str(tmp_path / "output"),
+            "--store",
+            str(tmp_path / "store"),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -63,7 +66,7 @@ def preview(tmp_path: Path, dev_keypair):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url + "/", process)
-        yield url, content
+        yield url, content, tmp_path / "store"
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -71,7 +74,7 @@ def preview(tmp_path: Path, dev_keypair):
 
 
 def test_saving_markdown_reloads_the_open_page(preview):
-    url, content = preview
+    url, content, _store = preview
     added = "A sentence an editor added while the page was open."
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_options())
@@ -89,7 +92,7 @@ def test_saving_markdown_reloads_the_open_page(preview):
 
 
 def test_the_preview_serves_clean_urls_and_the_404_page(preview):
-    url, _content = preview
+    url, _content, _store = preview
     with urllib.request.urlopen(url + "/depression/") as response:
         assert response.status == 200
         assert b'<script src="/__reload.js" defer></script>' in response.read()
@@ -98,3 +101,44 @@ def test_the_preview_serves_clean_urls_and_the_404_page(preview):
     with missing.value as response:
         assert response.code == 404
         assert b"Page not found" in response.read()
+
+
+def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
+    preview, dev_keypair: Path
+):
+    """The visitor sends the form on the preview; staff read it with `invoke decrypt`."""
+    url, _content, store = preview
+    name = 'Zoë "Q" <O\'Brien>'
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**chromium_launch_options())
+        page = browser.new_page(reduced_motion="reduce")
+        page.goto(url + "/is-ketamine-right-for-me/")
+        page.locator("#intake-name").fill(name)
+        page.locator("#intake-contact-email").check()
+        page.locator("#intake-email").fill("zoe@example.com")
+        page.locator("#intake-consent_email").check()
+        page.get_by_role("button", name="Send securely").click()
+        expect(page.get_by_role("status")).to_contain_text("Thank you", timeout=15_000)
+        browser.close()
+    stored = sorted(store.iterdir())
+    assert len(stored) == 1
+    assert name not in stored[0].read_text(encoding="utf-8")  # only ciphertext is kept
+    decrypted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "decrypt",
+            "--key",
+            str(dev_keypair / "private.pem"),
+            str(store),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert decrypted.returncode == 0, decrypted.stderr
+    submission = json.loads(decrypted.stdout.strip().splitlines()[0])
+    assert submission["fields"]["name"] == name
+    assert submission["consent"]["email"] is True
