@@ -72,10 +72,17 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(directory: Path, port: int = 0) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 (any free port unless given) in a thread; yield its URL."""
+def serve(directory: Path, port: int = 0, leave_out: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 (any free port unless given) in a thread; yield its URL.
+
+    `leave_out` names `_headers` headers not to send (see scripts/audit.py for why).
+    """
     headers = Path(directory) / HEADERS_FILE
     rules = parse_headers_file(headers.read_text(encoding="utf-8")) if headers.is_file() else []
+    rules = [
+        (pattern, [(name, value) for name, value in pairs if name not in leave_out])
+        for pattern, pairs in rules
+    ]
     handler = partial(SiteHandler, directory=str(directory), rules=rules)
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
