@@ -20,6 +20,28 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 PRODUCTION_URL = "https://www.example.test"
 
+# The seven medical pages of the site map (issue 4): sources, review line, reading level.
+MEDICAL_PAGES = [
+    "how-ketamine-works",
+    "depression",
+    "anxiety",
+    "crps-chronic-pain",
+    "ketamine-and-opioid-receptors",
+    "safety-and-side-effects",
+    "what-to-expect",
+]
+
+
+def front_matter(source: Path) -> dict[str, str]:
+    """A Markdown page's front matter (lower-case keys), read without building."""
+    meta = {}
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        meta[key.strip().lower()] = value.strip()
+    return meta
+
 
 def as_json(value: object) -> str:
     if isinstance(value, str):

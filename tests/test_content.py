@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 import textstat
+from conftest import MEDICAL_PAGES, front_matter
 from htmltree import Element, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,8 @@ SITE_MAP = [
     "medical-disclaimer",
     "accessibility",
 ]
-MEDICAL = SITE_MAP[1:8]
+MEDICAL = MEDICAL_PAGES
+assert SITE_MAP[1:8] == MEDICAL  # the medical pages follow the home page in the site map
 
 MIN_PROSE_WORDS = 300
 MIN_REFERENCE_LINKS = 3
@@ -421,16 +423,6 @@ def test_mechanism_page_says_bdnf_and_new_synapses_are_from_animal_studies(site_
     assert desc is not None and squash(desc.text()).lower().count("animal") >= 2, (
         "the diagram's text alternative should say that the BDNF and synapse steps are from animals"
     )
-
-
-def front_matter(source: Path) -> dict[str, str]:
-    meta = {}
-    for line in source.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        meta[key.strip().lower()] = value.strip()
-    return meta
 
 
 def test_a_placeholder_reviewer_shows_as_awaiting_review(site_output: Path):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import chromium_launch_options
+from conftest import chromium_launch_options, front_matter
 from playwright.sync_api import sync_playwright
 from site_meta.preview import serve
 
@@ -28,12 +28,7 @@ def built_paths() -> list[str]:
     tests can be listed before the site is built); a test below checks the build agrees."""
     paths = []
     for source in sorted((SITE_ROOT / "content" / "pages").glob("*.md")):
-        meta = {}
-        for line in source.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            meta[key.strip().lower()] = value.strip()
+        meta = front_matter(source)
         if meta.get("status") == "draft":
             continue
         save_as = meta.get("save_as") or f"{meta.get('slug') or source.stem}/index.html"

@@ -21,20 +21,12 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import PRODUCTION_URL, ROOT, build_or_fail
+from conftest import MEDICAL_PAGES, PRODUCTION_URL, ROOT, build_or_fail
 from htmltree import Element, parse
 
 CRISIS = "If you are in crisis, call or text 988 (Suicide & Crisis Lifeline) or call 911."
 FORM_SLUG = "is-ketamine-right-for-me"
-MEDICAL = [
-    "how-ketamine-works",
-    "depression",
-    "anxiety",
-    "crps-chronic-pain",
-    "ketamine-and-opioid-receptors",
-    "safety-and-side-effects",
-    "what-to-expect",
-]
+MEDICAL = MEDICAL_PAGES
 CLINIC_PAGES = ["", "contact"]
 FOOTER_PAGES = ["privacy", "medical-disclaimer", "accessibility"]
 # "14 kB" is the first round trip: ten TCP segments of 1460 bytes, less the response headers.
