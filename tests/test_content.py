@@ -27,13 +27,7 @@ DRAFT = DATA / "clinic-draft.txt"
 # The URL contract (issue 4): page slug -> built file. The home page is the empty slug.
 SITE_MAP = [
     "",
-    "how-ketamine-works",
-    "depression",
-    "anxiety",
-    "crps-chronic-pain",
-    "ketamine-and-opioid-receptors",
-    "safety-and-side-effects",
-    "what-to-expect",
+    *MEDICAL_PAGES,
     "is-ketamine-right-for-me",
     "faq",
     "about",
@@ -43,7 +37,6 @@ SITE_MAP = [
     "accessibility",
 ]
 MEDICAL = MEDICAL_PAGES
-assert SITE_MAP[1:8] == MEDICAL  # the medical pages follow the home page in the site map
 
 MIN_PROSE_WORDS = 300
 MIN_REFERENCE_LINKS = 3
