@@ -282,10 +282,12 @@ def check_front_matter(content) -> None:
 def typogrified(text: str) -> str:
     from typogrify.filters import typogrify  # noqa: PLC0415 (only when switched on)
 
-    key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    ignore_tags = _state.options["typogrify_ignore_tags"]
+    # The cache key covers the settings too, so changing the ignored tags redoes the work.
+    key = hashlib.sha1(f"{ignore_tags!r}\0{text}".encode()).hexdigest()
     result = _state.typogrify_cache.get(key)
     if result is None:
-        result = typogrify(text, _state.options["typogrify_ignore_tags"])
+        result = typogrify(text, ignore_tags)
     _state.typogrify_used[key] = result
     return result
 
