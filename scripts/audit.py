@@ -34,6 +34,7 @@ PAGES = {
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
 BUDGET = 100
 CHROME = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+# Also how the browser tests start Chromium (tests/conftest.py), without --headless=new.
 CHROME_FLAGS = [
     "--headless=new",
     "--no-sandbox",

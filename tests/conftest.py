@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 PRODUCTION_URL = "https://www.example.test"
 
@@ -118,16 +119,9 @@ def production_output(tmp_path_factory, dev_keypair) -> Path:
 
 def chromium_launch_options(**extra) -> dict:
     """How every browser test starts Debian's Chromium (Playwright's own browser downloads fail here)."""
+    from audit import CHROME_FLAGS  # the flags Lighthouse starts it with (scripts/audit.py)
+
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    return {
-        "executable_path": chromium,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-        **extra,
-    }
+    # Playwright chooses the headless mode itself.
+    args = [flag for flag in CHROME_FLAGS if not flag.startswith("--headless")]
+    return {"executable_path": chromium, "args": args, **extra}

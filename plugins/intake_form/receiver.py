@@ -298,26 +298,3 @@ def start_receiver(*args, **kwargs) -> ReceiverServer:
         daemon=True,
     ).start()
     return server
-
-
-def serve_receiver(
-    host: str = "127.0.0.1",
-    port: int = 8788,
-    store_dir: Path = Path("var/intake-submissions"),
-    certfile: Path | None = None,
-    keyfile: Path | None = None,
-) -> None:
-    """Run the local form receiver until interrupted (the development endpoint of `invoke serve`).
-
-    Accepts the form's posts on loopback, stores only the ciphertext in STORE_DIR (one file per
-    submission id; a second post with the same id is answered 409 and not stored), and logs no
-    content. Read what it stored with `invoke decrypt --key var/intake-dev/private.pem STORE_DIR`.
-    """
-    server = make_receiver(host, port, store_dir, certfile, keyfile)
-    print(f"Intake receiver: {server.url} (stores ciphertext in {store_dir})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
