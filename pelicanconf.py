@@ -1,13 +1,15 @@
 """Settings for the local (development) build. `publishconf.py` overrides what production changes."""
 
-import tomllib
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Our plugins share one module, clinic_facts, which they import by name.
+sys.path.insert(0, str(HERE / "plugins"))
+from clinic_facts import load_facts  # noqa: E402
 
 # Clinic facts live in one data file that editors change; see content/clinic.toml.
-with (HERE / "content" / "clinic.toml").open("rb") as facts:
-    CLINIC = tomllib.load(facts)
+CLINIC = load_facts(HERE / "content" / "clinic.toml")
 
 SITENAME = CLINIC["name"]
 AUTHOR = CLINIC["name"]
@@ -57,7 +59,8 @@ AUTHOR_FEED_RSS = None
 
 THEME = "theme"
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["editorial", "site_meta", "intake_form"]
+# clinic_facts comes last: its go-live gate runs after the other plugins have checked the content.
+PLUGINS = ["editorial", "site_meta", "intake_form", "clinic_facts"]
 
 MARKDOWN = {
     "extension_configs": {

@@ -26,8 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from blinker import signal as named_signal
-from markupsafe import Markup
+from clinic_facts import (
+    PLACEHOLDER_MARK,
+    BuildStopped,
+    SettingsError,
+    go_live_checklist,
+    is_placeholder,
+    lookup,
+    plugin_options,
+    render_fact,
+)
 from pelican import signals
 from pelican.contents import Article, Page
 
@@ -41,12 +49,7 @@ DEFAULTS = {
     "toc_min_headings": 4,
 }
 
-PLACEHOLDER_MARK = "[TO CONFIRM"
 TYPOGRIFY_CACHE_FILE = "editorial-typogrify.pickle"
-
-# Other plugins add their own go-live items by connecting to this signal; each receiver gets the
-# Pelican settings and returns a list of strings (empty when ready).
-go_live_checklist = named_signal("go_live_checklist")
 
 _TOKEN = re.compile(r"\{clinic:([a-z0-9_.]+)\}")
 # An attribute value holding a token, and a link whose address is a fact (mailto:/tel: allowed).
@@ -63,26 +66,6 @@ _TAG = re.compile(r"<[^>]+>")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"yes", "true", "1"}
 _FALSE = {"no", "false", "0"}
-
-
-class SettingsError(ValueError):
-    """The EDITORIAL setting is malformed."""
-
-
-class BuildStopped(SystemExit):
-    """Stops the build with a report for the editor: exit status 1, the report, no traceback.
-
-    A SystemExit, not an Exception: Pelican prints a traceback for any Exception, and with
-    `--fatal warnings` (as `invoke publish` runs) logging an error would raise one. Python prints the
-    report to stderr on the way out; `invoke serve` prints it and keeps watching.
-    """
-
-    def __init__(self, report: str):
-        super().__init__(report)
-        self.report = report
-
-    def __str__(self) -> str:
-        return self.report
 
 
 @dataclass
@@ -115,13 +98,7 @@ _state = _State()
 
 def merged_options(settings: dict) -> dict:
     """EDITORIAL merged over DEFAULTS, checked key by key."""
-    given = settings.get("EDITORIAL", {}) or {}
-    if not isinstance(given, dict):
-        raise SettingsError(f"EDITORIAL must be a dict, not {type(given).__name__}")
-    unknown = set(given) - set(DEFAULTS)
-    if unknown:
-        raise SettingsError(f"EDITORIAL has unknown keys: {', '.join(sorted(unknown))}")
-    options = {**DEFAULTS, **given}
+    options = plugin_options(settings, "EDITORIAL", DEFAULTS)
     if not isinstance(options["typogrify"], bool):
         raise SettingsError("EDITORIAL['typogrify'] must be True or False")
     if not all(isinstance(t, str) for t in options["typogrify_ignore_tags"]):
@@ -130,60 +107,6 @@ def merged_options(settings: dict) -> dict:
         if not isinstance(options[key], int) or options[key] < 1:
             raise SettingsError(f"EDITORIAL['{key}'] must be a positive whole number")
     return options
-
-
-# ---------------------------------------------------------------- clinic facts
-
-
-def is_placeholder(value: object) -> bool:
-    return isinstance(value, str) and PLACEHOLDER_MARK in value
-
-
-def clinic_fact(clinic: dict, key: str):
-    """Look up `address.street` style keys; KeyError when there is no such fact."""
-    value = clinic
-    for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise KeyError(key)
-        value = value[part]
-    if key == "address":
-        value = format_address(value)
-    return value
-
-
-def format_address(address: dict) -> str:
-    if not isinstance(address, dict):
-        return str(address)
-    city = ", ".join(p for p in (address.get("locality"), address.get("region")) if p)
-    parts = [address.get("street"), " ".join(p for p in (city, address.get("postal_code")) if p)]
-    return ", ".join(p for p in parts if p)
-
-
-def render_fact(value, *, in_attribute: bool = False) -> str:
-    """A fact as HTML: escaped, and a placeholder made visible (as plain text in an attribute)."""
-    text = format_address(value) if isinstance(value, dict) else str(value)
-    if is_placeholder(text) and not in_attribute:
-        return f'<span class="placeholder">{html.escape(text)}</span>'
-    return html.escape(text, quote=True)
-
-
-def fact_filter(value) -> Markup:
-    """Jinja filter: `{{ CLINIC.phone|fact }}`."""
-    return Markup(render_fact(value))
-
-
-def placeholders_in(data, prefix: str = "") -> list[tuple[str, str]]:
-    """Every (key path, value) in the clinic facts that is still a placeholder."""
-    found = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            found += placeholders_in(value, f"{prefix}.{key}" if prefix else key)
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found += placeholders_in(value, f"{prefix}[{index}]")
-    elif is_placeholder(data):
-        found.append((prefix, data))
-    return found
 
 
 # ---------------------------------------------------------------- helpers
@@ -297,7 +220,7 @@ def fill_clinic_tokens(content, text: str) -> str:
 
     def fact_or_report(key: str, match_text: str):
         try:
-            return clinic_fact(clinic, key)
+            return lookup(clinic, key)
         except KeyError:
             report(
                 content, "{clinic:" + key + "}", "no such fact in content/clinic.toml", match_text
@@ -496,26 +419,22 @@ def check_reviews(go_live: bool) -> list[str]:
     return items
 
 
-def go_live_items(pelican_settings: dict, review_items: list[str]) -> list[str]:
-    clinic = pelican_settings.get("CLINIC", {})
-    items = [
-        f"content/clinic.toml: {key} is a placeholder ({value})"
-        for key, value in placeholders_in(clinic)
-    ]
-    siteurl = str(pelican_settings.get("SITEURL", ""))
-    if not siteurl.startswith("https://"):
-        items.append(
-            f"SITEURL is {siteurl or 'empty'!r}: set the SITEURL environment variable to the https:// address"
-        )
-    items += review_items
+def go_live_items(review_items: list[str]) -> list[str]:
+    """The editorial part of the go-live checklist: reviews, and placeholders written in the text."""
+    items = list(review_items)
     for content in _state.contents:
         if content.literal_placeholder:
             items.append(
                 f"{source_name(content)}: the text still holds a [TO CONFIRM …] placeholder"
             )
-    for _receiver, extra in go_live_checklist.send(pelican_settings):
-        items += list(extra or [])
     return items
+
+
+def on_go_live_checklist(settings) -> list[str]:
+    """Receiver for clinic_facts' go-live checklist (sender: the Pelican settings)."""
+    if not _state.options:
+        return []
+    return go_live_items(check_reviews(go_live=True))
 
 
 def on_initialized(pelican) -> None:
@@ -534,12 +453,6 @@ def on_initialized(pelican) -> None:
             logger.warning("%s ignoring an unreadable typogrify cache: %s", LOG_PREFIX, error)
 
 
-def on_generator_init(generator) -> None:
-    env = getattr(generator, "env", None)
-    if env is not None:
-        env.filters["fact"] = fact_filter
-
-
 def on_all_generators_finalized(generators) -> None:
     if not _state.options:
         return
@@ -550,8 +463,8 @@ def on_all_generators_finalized(generators) -> None:
     by_url = {c.url: c for c in _state.contents}
     resolve_related(by_slug)
     check_links(context, content_root, by_url)
-    go_live = bool(settings.get("GO_LIVE_CHECKS"))
-    review_items = check_reviews(go_live)
+    if not settings.get("GO_LIVE_CHECKS"):
+        check_reviews(go_live=False)  # warns about stale reviews
     if _state.problems:
         count = len(_state.problems)
         lines = [f"{LOG_PREFIX} {problem}" for problem in _state.problems]
@@ -560,15 +473,6 @@ def on_all_generators_finalized(generators) -> None:
             "(each with file, line and field; docs/editing.md explains them)"
         )
         raise BuildStopped("\n".join(lines))
-    if go_live:
-        items = go_live_items(settings, review_items)
-        if items:
-            checklist = "\n".join(f"  [ ] {item}" for item in items)
-            raise BuildStopped(
-                f"{LOG_PREFIX} Not ready to go live ({len(items)} items):\n{checklist}\n"
-                f"{LOG_PREFIX} the production build stopped: fix the items above, or build with "
-                "-e GO_LIVE_CHECKS=false to look at it anyway"
-            )
 
 
 def on_finalized(pelican) -> None:
@@ -584,7 +488,7 @@ def on_finalized(pelican) -> None:
 
 def register() -> None:
     signals.initialized.connect(on_initialized)
-    signals.generator_init.connect(on_generator_init)
     signals.content_object_init.connect(on_content_init)
     signals.all_generators_finalized.connect(on_all_generators_finalized)
     signals.finalized.connect(on_finalized)
+    go_live_checklist.connect(on_go_live_checklist)

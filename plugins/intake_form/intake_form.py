@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from blinker import signal as named_signal
+from clinic_facts import (
+    BuildStopped,
+    go_live_checklist,
+    is_placeholder,
+    phone_link,
+    placeholders_in,
+    plugin_options,
+)
+from clinic_facts import SettingsError as _OptionsError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -42,7 +50,6 @@ DEFAULTS = {
 # Environment variables that override a setting, so CI can point production at the real service.
 ENVIRONMENT = {"endpoint": "INTAKE_ENDPOINT", "public_key": "INTAKE_PUBLIC_KEY"}
 
-PLACEHOLDER_MARK = "[TO CONFIRM"
 MIN_KEY_BITS = 3072
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Lower case and free of text on purpose: Typogrify leaves it alone, whenever it runs.
@@ -126,16 +133,10 @@ class FieldDefinitionError(IntakeFormError):
 
 def merged_options(settings: Mapping, environ: Mapping[str, str] | None = None) -> dict:
     """INTAKE_FORM merged over DEFAULTS, checked key by key, then the environment overrides."""
-    given = settings.get("INTAKE_FORM", {}) or {}
-    if not isinstance(given, dict):
-        raise SettingsError(f"INTAKE_FORM must be a dict, not {type(given).__name__}")
-    unknown = set(given) - set(DEFAULTS)
-    if unknown:
-        known = ", ".join(sorted(DEFAULTS))
-        raise SettingsError(
-            f"INTAKE_FORM has unknown keys: {', '.join(sorted(unknown))} (known: {known})"
-        )
-    options = {**DEFAULTS, **given}
+    try:
+        options = plugin_options(settings, "INTAKE_FORM", DEFAULTS)
+    except _OptionsError as error:
+        raise SettingsError(str(error)) from error
     for key, variable in ENVIRONMENT.items():
         value = (environ or {}).get(variable, "").strip()
         if value:
@@ -144,10 +145,6 @@ def merged_options(settings: Mapping, environ: Mapping[str, str] | None = None) 
         if not isinstance(value, str) or not value.strip():
             raise SettingsError(f"INTAKE_FORM['{key}'] must be a non-empty string")
     return options
-
-
-def is_placeholder(value: object) -> bool:
-    return isinstance(value, str) and PLACEHOLDER_MARK in value
 
 
 def check_endpoint(url: str) -> str:
@@ -599,15 +596,7 @@ def _attributes(**attributes: object) -> str:
 
 def render_phone(clinic: Mapping) -> str:
     """The clinic's phone number as HTML: a tap-to-call link once known, else the placeholder."""
-    phone = str(clinic.get("phone", ""))
-    if not phone:
-        return ""
-    if is_placeholder(phone):
-        return f'<span class="placeholder">{_e(phone)}</span>'
-    e164 = str(clinic.get("phone_e164", ""))
-    if e164 and not is_placeholder(e164):
-        return f'<a href="tel:{_e(e164)}">{_e(phone)}</a>'
-    return _e(phone)
+    return str(phone_link(clinic)) if clinic.get("phone") else ""
 
 
 def _hint_and_error(element_id: str, hint: str) -> str:
@@ -806,22 +795,6 @@ def render_form(config: IntakeConfig, clinic: Mapping) -> str:
 # ---------------------------------------------------------------- go-live checklist
 
 
-def _placeholders(data: object, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(data, dict):
-        return [
-            p
-            for key, value in data.items()
-            for p in _placeholders(value, f"{prefix}.{key}".lstrip("."))
-        ]
-    if isinstance(data, list):
-        return [
-            p
-            for index, value in enumerate(data)
-            for p in _placeholders(value, f"{prefix}[{index}]")
-        ]
-    return [(prefix, data)] if is_placeholder(data) else []
-
-
 def is_development_key(public_key: PublicKey, root: Path) -> bool:
     """True for the key pair `ensure_dev_keypair` makes (by place, or by the same key elsewhere)."""
     dev_folder = (root / DEV_KEY_DIR).resolve()
@@ -865,7 +838,7 @@ def go_live_items(
             f"the intake public key is the development key ({config.options['public_key']}): set "
             "INTAKE_PUBLIC_KEY to the clinic's public key file (made with `invoke keygen`)"
         )
-    for key, value in _placeholders(config.form.raw):
+    for key, value in placeholders_in(config.form.raw):
         items.append(f"{config.form.source}: {key} is a placeholder ({value})")
     return items
 
@@ -885,10 +858,6 @@ _state = _State()
 
 
 def _stop(error: IntakeFormError) -> None:
-    # Imported here: Pelican loads plugins by name without putting plugins/ on sys.path, so the
-    # editorial package is importable only once Pelican has loaded it.
-    from editorial.editorial import BuildStopped  # noqa: PLC0415
-
     raise BuildStopped(f"{LOG_PREFIX} {error}") from error
 
 
@@ -980,4 +949,4 @@ def register() -> None:
     signals.page_generator_finalized.connect(on_generator_finalized)
     signals.article_generator_finalized.connect(on_generator_finalized)
     signals.finalized.connect(on_finalized)
-    named_signal("go_live_checklist").connect(on_go_live_checklist)
+    go_live_checklist.connect(on_go_live_checklist)
