@@ -1,32 +1,68 @@
-"""A small DOM over Python's html.parser, for tests that read the built pages (no extra dependency)."""
+"""The built pages as a document tree, parsed by selectolax (the Lexbor HTML5 parser).
+
+A thin layer over selectolax's nodes with the few questions the tests ask: elements by tag and
+attributes, their text as a reader sees it, the raw text of a script or style, and where an element
+sits. Parsing is the maintained library's; this module only names things for the tests.
+"""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
-VOID_TAGS = {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-    "wbr",
-}  # fmt: skip
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
 HIDDEN_TAGS = {"script", "style", "template", "head"}
+TEXT = "-text"
+# Lexbor's names for nodes that are not elements.
+NOT_ELEMENTS = {TEXT, "-comment", "-doctype", "_comment", "_doctype", "!doctype", "-document"}
 
 
-@dataclass
 class Element:
-    tag: str
-    attrs: dict[str, str]
-    parent: Element | None = None
-    children: list[Element | str] = field(default_factory=list)
+    """One element of a parsed page."""
+
+    def __init__(self, node: LexborNode):
+        self.node = node
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Element) and self.node.mem_id == other.node.mem_id
+
+    def __hash__(self) -> int:
+        return hash(self.node.mem_id)
+
+    def __repr__(self) -> str:
+        return f"<Element {self.tag} {self.attrs}>"
+
+    @property
+    def tag(self) -> str:
+        return self.node.tag
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        return {name: value or "" for name, value in self.node.attributes.items()}
+
+    @property
+    def parent(self) -> Element | None:
+        parent = self.node.parent
+        return Element(parent) if parent is not None and parent.tag not in NOT_ELEMENTS else None
+
+    @property
+    def children(self) -> list[Element | str]:
+        """Child elements and text, in document order (comments left out)."""
+        found: list[Element | str] = []
+        for child in self.node.iter(include_text=True):
+            if child.tag == TEXT:
+                found.append(child.text_content or "")
+            elif child.tag not in NOT_ELEMENTS:
+                found.append(Element(child))
+        return found
 
     def iter(self):
         """This element and every element inside it, in document order."""
         yield self
-        for child in self.children:
-            if isinstance(child, Element):
-                yield from child.iter()
+        for child in self.node.traverse(include_text=False):
+            if child.mem_id != self.node.mem_id and child.tag not in NOT_ELEMENTS:
+                yield Element(child)
 
     def find_all(self, tag: str, **attrs: str):
         """Elements by tag and attribute values; `data_endpoint=` matches `data-endpoint`."""
@@ -59,7 +95,8 @@ class Element:
         return " ".join(self.text({"script", "style"}).replace("\xa0", " ").split())
 
     def raw(self) -> str:
-        return "".join(c if isinstance(c, str) else c.raw() for c in self.children)
+        """All the text inside, scripts and styles included, exactly as written."""
+        return self.node.text(deep=True, separator="", strip=False)
 
     def classes(self) -> set[str]:
         return set(self.attrs.get("class", "").split())
@@ -73,35 +110,8 @@ class Element:
         return False
 
 
-class _TreeBuilder(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.root = self.current = Element("#document", {})
-
-    def handle_starttag(self, tag, attrs):
-        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(element)
-        if tag not in VOID_TAGS:
-            self.current = element
-
-    def handle_startendtag(self, tag, attrs):
-        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag):
-        node = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data):
-        self.current.children.append(data)
-
-
 @functools.cache
 def parse(path: Path) -> Element:
-    """The document tree of a built page (parsed once per test session: built pages do not change)."""
-    builder = _TreeBuilder()
-    builder.feed(path.read_text(encoding="utf-8"))
-    builder.close()
-    return builder.root
+    """The `<html>` element of a built page (parsed once per test session: built pages do not change)."""
+    tree = LexborHTMLParser(path.read_text(encoding="utf-8"))
+    return Element(tree.root)

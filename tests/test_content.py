@@ -351,7 +351,7 @@ def test_mechanism_diagram(site_output: Path):
     labelled_by = svg.attrs.get("aria-labelledby", "").split()
     assert title.attrs.get("id") in labelled_by, "aria-labelledby must point to the <title>"
     assert set(labelled_by) <= ids, f"aria-labelledby names ids not in the svg: {labelled_by}"
-    assert "viewbox" in svg.attrs, "the <svg> needs a viewBox"  # html.parser lower-cases names
+    assert "viewBox" in svg.attrs, "the <svg> needs a viewBox"  # HTML5 parsing keeps SVG casing
     assert not {"width", "height"} & set(svg.attrs), "the <svg> must not fix its width or height"
     colours = [
         f"<{e.tag} {name}={e.attrs[name]!r}>"
