@@ -347,14 +347,16 @@ def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
         scripts = [s for s in doc.all("script") if s.attrs.get("type") != "application/ld+json"]
         sheets = [link.attrs["href"] for link in doc.all("link", rel="stylesheet")]
         referrer = meta(doc, name="referrer")
-        if name == f"{FORM_SLUG}/index.html" and any(s.attrs.get("src") for s in scripts):
-            assert [s.attrs.get("src", "").rsplit("/", 1)[-1] for s in scripts] == ["intake.js"]
-            assert all("defer" in s.attrs for s in scripts), "intake.js must not block rendering"
-            assert [s.rsplit("/", 1)[-1] for s in sheets] == ["form.css"]
-            assert referrer == "no-referrer"
+        # No page links a stylesheet: the form page inlines the form's styles with the site's.
+        assert sheets == [], f"{name}: a stylesheet besides the inlined one"
+        if name == f"{FORM_SLUG}/index.html" and scripts:
+            # One inline loader, which fetches intake.js after the first paint.
+            assert len(scripts) == 1 and "src" not in scripts[0].attrs, name
+            assert scripts[0].attrs.get("data-src", "").rsplit("/", 1)[-1] == "intake.js"
+            assert "createElement" in scripts[0].raw()
+            assert ".intake-" in doc.one("style").raw(), "the form's styles are not inlined"
         else:
             assert scripts == [], f"{name}: a reading page with a script"
-            assert sheets == [], f"{name}: a stylesheet besides the inlined one"
         assert referrer == "no-referrer", name
 
 
@@ -458,7 +460,9 @@ def test_headers_file_has_the_security_headers(site_output: Path):
     policy = policy_of(headers["Content-Security-Policy"])
     assert policy["default-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
-    assert policy["script-src"] == "'self'"
+    # The site's own scripts, and the form page's inline loader by its hash.
+    assert policy["script-src"].split()[0] == "'self'"
+    assert all(s.startswith("'sha256-") for s in policy["script-src"].split()[1:])
     assert "unsafe" not in headers["Content-Security-Policy"]
     # The form page may reach the site and the form endpoint's origin, and nothing else.
     form_page = page(site_output, FORM_SLUG)
@@ -493,7 +497,10 @@ def test_meta_policy_allows_exactly_the_inlined_style(site_output: Path):
         assert f"'sha256-{digest}'" in header_policy["style-src"].split(), name
         assert "frame-ancestors" not in policy, name
         if name == f"{FORM_SLUG}/index.html":
-            assert policy.get("script-src") == "'self'"
+            loader = [s for s in doc.all("script") if "data-src" in s.attrs][0].raw()
+            loader_hash = base64.b64encode(hashlib.sha256(loader.encode()).digest()).decode()
+            assert policy.get("script-src") == f"'self' 'sha256-{loader_hash}'"
+            assert policy["script-src"] == header_policy["script-src"]
         else:
             assert "script-src" not in policy and policy["default-src"] == "'none'", name
             assert policy["form-action"] == "'none'", name

@@ -172,10 +172,15 @@ def test_reading_page_policy_allows_no_script_and_no_connection():
 
 def test_form_page_policy_allows_its_script_and_the_endpoint_origin():
     policy = sm.content_security_policy(
-        style_hash=HASH, form_page=True, form_origin="https://forms.example", for_meta=False
+        style_hash=HASH,
+        form_page=True,
+        form_origin="https://forms.example",
+        for_meta=False,
+        script_hash="'sha256-loader'",
     )
     directives = dict(d.split(" ", 1) for d in policy.split("; "))
-    assert directives["script-src"] == "'self'"
+    assert directives["script-src"] == "'self' 'sha256-loader'"
+    assert directives["style-src"] == HASH
     assert directives["connect-src"] == "'self' https://forms.example"
     assert directives["form-action"] == "'self' https://forms.example"
     assert directives["frame-ancestors"] == "'none'"
@@ -314,3 +319,8 @@ def test_robots_names_the_sitemap_only_with_an_absolute_address():
         "https://www.example.test"
     )
     assert "Sitemap" not in sm.robots_txt("")
+
+
+def test_inline_script_leaves_out_comment_lines_and_indentation():
+    source = "// why\n(function () {\n  // inner note\n  go(1);\n})();\n"
+    assert sm.inline_script(source) == "(function () {go(1);})();"

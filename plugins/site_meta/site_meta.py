@@ -2,6 +2,8 @@
 
 - The theme's one stylesheet (`theme/static/css/site.css`) is inlined into every page, so the first
   screen needs no second request; the Content-Security-Policy allows exactly that style by its hash.
+  The form page inlines the form's styles too, and a small loader (`js/load-intake.js`) that fetches
+  the form's script only after the first paint: nothing is fetched before the page is drawn.
 - Each page gets a policy in a `<meta http-equiv>`; `_headers` (the format Netlify and Cloudflare
   Pages read) carries the site-wide one, with the headers a `<meta>` cannot carry. Reading pages run
   no script; only the intake form page loads its own script and reaches the form endpoint's origin
@@ -42,6 +44,9 @@ DEFAULTS = {
     "strings": "strings.toml",
     # The stylesheet inlined into every page, relative to the theme's static folder.
     "stylesheet": "css/site.css",
+    # Inlined after it on the form page, with the loader of the form's script.
+    "form_stylesheet": "css/form.css",
+    "form_loader": "js/load-intake.js",
     # Pages that carry the clinic's MedicalClinic data, and pages whose h2 questions are an FAQPage.
     "clinic_pages": ["home", "contact"],
     "faq_pages": ["faq"],
@@ -63,6 +68,10 @@ class _State:
     strings: dict = field(default_factory=dict)
     css: str = ""
     css_hash: str = ""
+    form_css: str = ""
+    form_css_hash: str = ""
+    loader: str = ""
+    loader_hash: str = ""
     contents: list = field(default_factory=list)
     by_slug: dict = field(default_factory=dict)
 
@@ -76,7 +85,7 @@ _state = _State()
 def merged_options(settings: dict) -> dict:
     """SITE_META merged over DEFAULTS, checked key by key."""
     options = plugin_options(settings, "SITE_META", DEFAULTS)
-    for key in ("strings", "stylesheet", "permissions_policy"):
+    for key in ("strings", "stylesheet", "form_stylesheet", "form_loader", "permissions_policy"):
         if not isinstance(options[key], str) or not options[key].strip():
             raise SettingsError(f"SITE_META['{key}'] must be a non-empty string")
     for key in ("clinic_pages", "faq_pages"):
@@ -106,6 +115,12 @@ def minify_css(css: str) -> str:
     return rcssmin.cssmin(css).strip()
 
 
+def inline_script(js: str) -> str:
+    """A script to inline: its `//` comment lines and indentation left out."""
+    lines = (line.strip() for line in js.splitlines())
+    return "".join(line for line in lines if line and not line.startswith("//"))
+
+
 def csp_hash(text: str) -> str:
     """The CSP source expression that allows an inline element with exactly this text."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
@@ -121,13 +136,19 @@ def origin_of(url: str | None) -> str | None:
 
 
 def content_security_policy(
-    *, style_hash: str, form_page: bool, form_origin: str | None, for_meta: bool
+    *,
+    style_hash: str,
+    form_page: bool,
+    form_origin: str | None,
+    for_meta: bool,
+    script_hash: str = "",
 ) -> str:
     """The policy for one kind of page.
 
     Reading pages allow only the inlined stylesheet and same-site images: no script, no form posts,
-    no fonts, no frames. The form page also allows its own script and stylesheet, and connections
-    and form posts to the site and the form endpoint's origin. `frame-ancestors` works only as a
+    no fonts, no frames. The form page also allows its inlined loader (`script_hash`) and the
+    script it loads from the site, and connections and form posts to the site and the form
+    endpoint's origin. `style_hash` may list several sources. `frame-ancestors` works only as a
     header.
     """
     extra = f" {form_origin}" if form_origin else ""
@@ -138,8 +159,8 @@ def content_security_policy(
     ]
     if form_page:
         directives += [
-            f"style-src 'self' {style_hash}",
-            "script-src 'self'",
+            f"style-src {style_hash}",
+            f"script-src 'self' {script_hash}".rstrip(),
             f"connect-src 'self'{extra}",
             f"form-action 'self'{extra}",
         ]
@@ -152,7 +173,9 @@ def content_security_policy(
     return "; ".join(directives)
 
 
-def headers_file(*, style_hash: str, form_origin: str | None, options: dict) -> str:
+def headers_file(
+    *, style_hash: str, form_origin: str | None, options: dict, script_hash: str = ""
+) -> str:
     """`_headers`: one site-wide block.
 
     Hosts join the values of every block that matches a path, and browsers enforce every policy
@@ -160,7 +183,11 @@ def headers_file(*, style_hash: str, form_origin: str | None, options: dict) -> 
     page's, and each reading page tightens it with its own `<meta>` policy.
     """
     policy = content_security_policy(
-        style_hash=style_hash, form_page=True, form_origin=form_origin, for_meta=False
+        style_hash=style_hash,
+        form_page=True,
+        form_origin=form_origin,
+        for_meta=False,
+        script_hash=script_hash,
     )
     lines = [
         "# Written by plugins/site_meta at build time; do not edit.",
@@ -467,11 +494,13 @@ def long_date(value: datetime.date | None) -> str:
 
 
 def page_csp(page) -> str:
+    form_page = bool(getattr(page, "intake_form", False))
     return content_security_policy(
-        style_hash=_state.css_hash,
-        form_page=bool(getattr(page, "intake_form", False)),
+        style_hash=_state.form_css_hash if form_page else _state.css_hash,
+        form_page=form_page,
         form_origin=origin_of(_state.settings.get("INTAKE_ORIGIN")),
         for_meta=True,
+        script_hash=_state.loader_hash,
     )
 
 
@@ -502,14 +531,24 @@ def on_initialized(pelican) -> None:
         theme = Path(pelican.settings["THEME"])
         lang = pelican.settings.get("DEFAULT_LANG", "en")
         _state.strings = load_strings(theme / _state.options["strings"], lang)
-        stylesheet = theme / "static" / _state.options["stylesheet"]
-        try:
-            _state.css = minify_css(stylesheet.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise SettingsError(f"cannot read the stylesheet {stylesheet}: {error}") from error
+        static = theme / "static"
+        _state.css = minify_css(read_theme_file(static / _state.options["stylesheet"]))
+        form_css = minify_css(read_theme_file(static / _state.options["form_stylesheet"]))
+        _state.loader = inline_script(read_theme_file(static / _state.options["form_loader"]))
     except SettingsError as error:
         raise BuildStopped(f"{LOG_PREFIX} {error}") from error
+    # The form page's one <style> holds both stylesheets, so it has a hash of its own.
+    _state.form_css = _state.css + form_css
     _state.css_hash = csp_hash(_state.css)
+    _state.form_css_hash = csp_hash(_state.form_css)
+    _state.loader_hash = csp_hash(_state.loader)
+
+
+def read_theme_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"cannot read the theme file {path}: {error}") from error
 
 
 def on_generator_init(generator) -> None:
@@ -519,6 +558,8 @@ def on_generator_init(generator) -> None:
     env.globals.update(
         STRINGS=_state.strings,
         SITE_CSS=Markup(_state.css),
+        FORM_CSS=Markup(_state.form_css),
+        FORM_LOADER=Markup(_state.loader),
         page_csp=page_csp,
         structured_data=structured_data,
         page_for=page_for,
@@ -542,7 +583,8 @@ def on_finalized(pelican) -> None:
         "sitemap.xml": sitemap_xml(_state.contents, base),
         "robots.txt": robots_txt(base),
         HEADERS_FILE: headers_file(
-            style_hash=_state.css_hash,
+            style_hash=f"{_state.css_hash} {_state.form_css_hash}",
+            script_hash=_state.loader_hash,
             form_origin=origin_of(pelican.settings.get("INTAKE_ORIGIN")),
             options=_state.options,
         ),
