@@ -103,30 +103,75 @@ CRISIS_BESIDE_FORM = (
     "This form is not monitored around the clock."
 )
 
-# Claims the content brief rules out. Each pattern runs over the visible text of every page.
+# Claims the content brief rules out, as families of wordings rather than fixed phrases, so that a
+# reworded claim is caught too ("does not cause any lasting harm" as well as "no long-term side
+# effects"). Each pattern runs over the visible text of every page (re.IGNORECASE).
+_DENY = (  # words that deny a harm: "no ...", "does not cause ...", "free of ..."
+    r"(?:\bno|\bzero|\bwithout|\bfree\s+(?:of|from)|\bnever\s+(?:causes?|leads?\s+to|leaves?|results?\s+in"
+    r"|has|had|carries|poses?)|(?:\bnot|n['’]t)\s+(?:cause|lead\s+to|leave|result\s+in|have|carry"
+    r"|pose|produce|bring))"
+)
+_FILLER = (
+    r"(?:\s+(?:any|known|serious|real|significant|risk\s+of|chance\s+of|kind\s+of|sort\s+of))*"
+)
+_LASTING = (
+    r"(?:long[\s-]*lasting|lasting|long[\s-]*term|permanent|lifelong|life[\s-]*long|enduring"
+    r"|irreversible)"
+)
+_HARM = (
+    r"(?:\s+(?:side|adverse|negative|harmful|bad|ill|health))*[\s-]*(?:harms?|damage|effects?|risks?"
+    r"|problems?|consequences?|injur(?:y|ies)|complications?|issues?)"
+)
+_COMPARED = (  # what "better than ..." may be compared with
+    r"(?:\w+\s+){0,3}?(?:treatments?|therapy|therapies|medicines?|medications?|drugs?|antidepressants?"
+    r"|pills?|ECT|options?|care|approach(?:es)?|methods?)\b"
+)
 RULED_OUT = {
-    "no long-term side effects": r"\bno\s+(?:known\s+)?long[\s-]*term\s+(?:side[\s-]*)?effects?\b",
-    "no side effects": r"\b(?:no|zero)\s+side[\s-]*effects?\b",
+    "no lasting harm": (
+        rf"{_DENY}{_FILLER}\s+{_LASTING}{_HARM}\b"
+        rf"|\b{_LASTING}{_HARM}\s+(?:is|are)\s+(?:zero|nil|none|non-?existent|unheard\s+of)\b"
+    ),
+    "no side effects": r"\b(?:no|zero)\s+(?:\w+\s+)?side[\s-]*effects?\b|\bside[\s-]*effect[\s-]*free\b",
     "better and safer": r"\bbetter,?\s+(?:and\s+)?safer\b|\bsafer,?\s+(?:and\s+)?better\b",
-    "safer than": r"\bsafer\s+than\b",
-    "better than other treatment": (
-        r"\bbetter\s+than\s+(?:conventional|traditional|standard|other|existing|usual)\b"
+    "never share": r"\bnever\s+(?:share|shares|shared|disclose|discloses|sell|sells|pass)\b",
+    "SSL protected": r"\bSSL\b",
+    "permanent relief": (
+        r"\bpermanent(?:ly)?\s+(?:relief|results?|fix|cure|solution|recovery)\b"
+        r"|\b(?:gone|free|rid\s+of\s+\w+)\s+(?:for\s+good|forever|once\s+and\s+for\s+all)\b"
+    ),
+}
+# These are ruled out as claims, but the same words also make honest sentences ("ketamine is not a
+# cure", "no treatment is without risk", "it did not do better than midazolam"): they pass when a
+# negation stands at most two words before them.
+RULED_OUT_UNLESS_NEGATED = {
+    "cure": (
+        r"\bcur(?:e|es|ed|ing|ative)\b|\bcure[\s-]*all\b"
+        r"|\b(?:eliminat|eradicat|banish)\w*\s+(?:your\s+|the\s+)?(?:depression|anxiety|pain|symptoms)\b"
+        r"|\bheal(?:s|ed|ing)?\s+(?:your\s+|the\s+)?(?:depression|anxiety|pain|CRPS)\b"
+    ),
+    "guaranteed results": (
+        r"\bguarant(?:ee|ees|eed|eeing)\b"
+        r"|\bpromis(?:e|es|ed)\s+(?:you\s+)?(?:results?|relief|recovery|success|(?:that\s+)?(?:it|ketamine"
+        r"|you)\s+will|to\s+(?:work|help|cure|fix|relieve|end))"
+        r"|\b(?:always|definitely|certainly|surely)\s+(?:works?|helps?|succeeds?)\b"
+        r"|\b(?:works?|helps?)\s+(?:for\s+)?(?:everyone|everybody|every\s+(?:patient|person)|all\s+patients)\b"
+        r"|\b100\s*%\s+(?:success|effective|response)|\bsuccess\s+rate\s+of\s+100\b"
     ),
     "completely safe": (
-        r"\b(?:completely|totally|perfectly|entirely|100\s*%)\s+safe\b|\brisk[\s-]*free\b"
+        r"\b(?:completely|totally|perfectly|entirely|absolutely|fully|100\s*%|always)\s+"
+        r"(?:safe|harmless|risk[\s-]*free)\b"
+        r"|\brisk[\s-]*free\b|\bharmless\b|\bsafe\s+for\s+(?:everyone|everybody|anyone|all)\b"
+        r"|\b(?:no|zero)\s+risks?\b(?![\s-]*free)|\bwithout\s+(?:any\s+)?risks?\b"
     ),
-    "never share": r"\bnever\s+(?:share|shares|shared|disclose)\b",
-    "SSL protected": r"\bSSL\b",
-    "permanent relief": r"\bpermanent(?:ly)?\s+(?:relief|results?|fix)\b",
-}
-# These words are ruled out as promises, but "ketamine is not a cure" is an honest sentence:
-# they pass when a negation stands at most two words before them.
-RULED_OUT_UNLESS_NEGATED = {
-    "cure": r"\bcur(?:e|es|ed|ing)\b",
-    "guarantee": r"\bguarant(?:ee|ees|eed|eeing)\b",
+    "better or safer than other treatments": (
+        r"\bsafer\s+than\b"
+        rf"|\b(?:better|more\s+effective|more\s+successful|stronger|superior)\s+(?:than|to)\s+{_COMPARED}"
+        rf"|\b(?:outperforms?|beats?|surpass(?:es)?)\s+{_COMPARED}"
+    ),
 }
 NEGATION_BEFORE = re.compile(
-    r"\b(?:not|no|never|cannot|can['’]t|won['’]t|isn['’]t|aren['’]t|without)\b(?:\W+\w+){0,2}\W*$",
+    r"\b(?:not|no|never|cannot|can['’]t|won['’]t|isn['’]t|aren['’]t|didn['’]t|doesn['’]t|without)\b"
+    r"(?:\W+\w+){0,2}\W*$",
     re.IGNORECASE,
 )
 
@@ -315,23 +360,95 @@ def test_no_page_makes_a_ruled_out_claim(site_output: Path):
     assert not problems, "claims the content brief rules out:\n" + "\n".join(problems)
 
 
+# Claims the brief rules out, each family in several wordings: every one must be caught.
+RULED_OUT_VARIANTS = [
+    # no lasting, permanent or long-term harm, effects or risks
+    "There are no long-term side effects of ketamine.",
+    "Ketamine has no long-term side effects.",
+    "Ketamine does not cause any lasting harm.",
+    "Ketamine doesn’t cause lasting damage.",
+    "Ketamine won't lead to any permanent damage.",
+    "Our infusions leave no lasting effects.",
+    "Ketamine is free of long-term risks.",
+    "Treatment without any long-lasting side effects.",
+    "It never causes permanent harm.",
+    "There is no risk of lasting harm.",
+    "Ketamine has zero known long-term adverse effects.",
+    "Long-term risks are non-existent.",
+    "Infusions carry no serious long term health risks.",
+    "There are no side effects.",
+    "Our treatment is side-effect free.",
+    # completely or totally safe
+    "Ketamine is completely safe.",
+    "IV ketamine is totally safe for you.",
+    "Ketamine is 100% safe.",
+    "A risk-free treatment.",
+    "Infusions are perfectly harmless.",
+    "Ketamine is safe for everyone.",
+    "There is no risk.",
+    "You can try it without any risk.",
+    # cure
+    "Ketamine can cure depression.",
+    "Ketamine cures depression.",
+    "A cure-all for pain.",
+    "There is no doubt that ketamine will cure you.",
+    "Ketamine eliminates depression.",
+    "Infusions heal your anxiety.",
+    "Your pain will be gone for good.",
+    "Permanent relief from CRPS.",
+    # guaranteed results
+    "Results are guaranteed.",
+    "We guarantee relief.",
+    "We promise results.",
+    "We promise that ketamine will work for you.",
+    "Ketamine always works.",
+    "Ketamine works for everyone.",
+    "A 100% success rate.",
+    # better or safer than other treatments
+    "Faster, better, and safer than conventional treatments.",
+    "Ketamine is safer than antidepressants.",
+    "Ketamine works better than other treatments.",
+    "IV ketamine is more effective than ECT.",
+    "Ketamine is superior to traditional antidepressant medications.",
+    "Ketamine outperforms standard care.",
+    # the privacy and security claims
+    "We never share your information with 3rd parties.",
+    "This site is SSL protected.",
+]
+
+# Honest sentences (several from the site itself) that use the same words: none may be caught.
+HONEST_VARIANTS = [
+    "Long-term effects of repeated treatment are not well studied.",
+    "The effects of repeated ketamine treatment over months or years have not been well studied.",
+    "We do not know whether there are long-term effects.",
+    "Long-term safety is not known.",
+    "Ketamine is not a cure for depression.",
+    "We can’t promise a cure.",
+    "Ketamine is not a cure, and no one can promise results.",
+    "There is no guarantee of results.",
+    "We cannot promise any result.",
+    "No one can promise how you will respond.",
+    "It does not help everyone.",
+    "Ketamine is not safe for everyone.",
+    "No treatment is without risk.",
+    "No treatment is risk-free.",
+    "In a careful 2025 trial, a series of infusions did not do clearly better than a comparison drug.",
+    "Ketamine was not worse than ECT.",
+    "ECT led to remission in more people than ketamine did.",
+    "That is faster than most depression treatments.",
+    "Watching you closely in the clinic lowers these risks. It does not remove them.",
+    "In a BAA, the company promises to protect the information.",
+    "Ketamine is a promising treatment for some people.",
+    "We do not sell your information.",
+    "The connection is encrypted (HTTPS/TLS).",
+    "Relief, when it comes, often fades over weeks.",
+    "Frequent use has been linked to lasting bladder damage.",
+]
+
+
 @pytest.mark.parametrize(
     ("text", "ruled_out"),
-    [
-        ("There are no long-term side effects of ketamine.", True),
-        ("Long-term effects of repeated treatment are not well studied.", False),
-        ("Faster, better, and safer than conventional treatments.", True),
-        ("We never share your information with 3rd parties.", True),
-        ("We do not sell your information.", False),
-        ("This site is SSL protected.", True),
-        ("The connection is encrypted (HTTPS/TLS).", False),
-        ("Ketamine can cure depression.", True),
-        ("Ketamine is not a cure for depression.", False),
-        ("We can’t promise a cure.", False),
-        ("There is no doubt that ketamine will cure you.", True),
-        ("Results are guaranteed.", True),
-        ("There is no guarantee of results.", False),
-    ],
+    [(text, True) for text in RULED_OUT_VARIANTS] + [(text, False) for text in HONEST_VARIANTS],
 )
 def test_ruled_out_patterns_catch_claims_and_pass_honest_sentences(text: str, ruled_out: bool):
     assert bool(ruled_out_claims(text)) is ruled_out, ruled_out_claims(text) or text
