@@ -2,7 +2,9 @@
 
 Every page in the site map exists; medical pages carry their sources and review line; no page
 makes a claim the content brief rules out; the reading level holds; no sentence of the clinic's old
-draft is reused; and the mechanism diagram is accessible.
+draft is reused; the mechanism diagram is accessible; and the facts issue 9 asked for are on the site
+(the full safety lists, the FDA's 2023 communication, the trials' numbers, the intake form's options
+and text-message terms, prices with the whole course, the privacy page's CalOPPA items).
 
 All checks read the HTML that Pelican wrote (the `site_output` fixture in conftest.py).
 """
@@ -610,3 +612,256 @@ def test_crisis_notice_stands_beside_the_form(site_output: Path):
     assert CRISIS_BESIDE_FORM in squash(prose.text()), (
         f"{slug}: the page body does not carry the crisis notice: {CRISIS_BESIDE_FORM!r}"
     )
+
+
+# ---------------------------------------------------------------- the facts of issue 9
+
+
+def section_text(prose: Element, heading: str) -> str:
+    """Text under the <h2> whose text starts with `heading`, up to the next <h2>."""
+    parts: list[str] = []
+    inside = False
+    for child in prose.children:
+        if not isinstance(child, Element):
+            continue
+        if child.tag == "h2":
+            if inside:
+                break
+            inside = squash(child.text()).lower().startswith(heading.lower())
+        elif inside:
+            parts.append(squash(child.text()))
+    assert inside or parts, f"no section headed {heading!r}"
+    return " ".join(parts)
+
+
+def page_prose(site: Path, slug: str) -> Element:
+    return prose_of(parse(page_file(site, slug)), slug)
+
+
+def missing(text: str, needles: list[str]) -> list[str]:
+    return [needle for needle in needles if needle.lower() not in text.lower()]
+
+
+def test_safety_page_lists_every_reason_not_to_have_ketamine(site_output: Path):
+    text = section_text(page_prose(site_output, "safety-and-side-effects"), "Who should not")
+    reasons = [
+        "blood pressure", "heart disease", "heart attack", "stroke", "aneurysm", "AVM",
+        "bleeding in the brain", "pressure inside the skull", "inside the eye", "pregnancy",
+        "breastfeeding", "psychosis", "misuse of alcohol or drugs", "severe liver disease",
+        "allergy to ketamine",
+    ]  # fmt: skip
+    assert not missing(text, reasons), (
+        f"'Who should not have ketamine' lacks {missing(text, reasons)}"
+    )
+
+
+def test_safety_page_gives_short_term_effects_day_rules_and_what_to_report(site_output: Path):
+    prose = page_prose(site_output, "safety-and-side-effects")
+    effects = section_text(prose, "Common short-term")
+    acute = ["Dissociation", "Anxiety", "Confusion", "Nausea", "vomit", "Dizziness", "Drowsiness",
+             "Headache", "Blurred vision", "blood pressure", "heart rate"]  # fmt: skip
+    assert not missing(effects, acute), f"short-term effects lack {missing(effects, acute)}"
+    day = section_text(prose, "On the day")
+    rules = [
+        "alcohol",
+        "cannabis",
+        "sedatives",
+        "drive",
+        "machines",
+        "big decisions",
+        "night's sleep",
+    ]
+    assert not missing(day.replace("’", "'"), rules), (
+        f"infusion-day rules lack {missing(day, rules)}"
+    )
+    report = section_text(prose, "Tell us right away")
+    signs = ["pass urine", "blood in your urine", "cravings", "mood"]
+    assert not missing(report, signs), f"'what to report' lacks {missing(report, signs)}"
+
+
+DEPENDENCE_DEFINITION = re.compile(r"\bdependence means\b([^.]*)", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("slug", ["safety-and-side-effects", "faq"])
+def test_dependence_is_defined_as_the_body_adapting_not_as_addiction(site_output: Path, slug: str):
+    text = squash(page_prose(site_output, slug).text())
+    definitions = DEPENDENCE_DEFINITION.findall(text)
+    assert definitions, f"{slug}: no sentence says what dependence means"
+    for definition in definitions:
+        assert "body" in definition and not re.search(r"crav|strong need|control", definition), (
+            f"{slug}: dependence must be the body adapting (tolerance, withdrawal), not craving: "
+            f"{definition!r}"
+        )
+    assert re.search(r"\baddiction\b[^.]*\b(?:crav\w*|control)\b", text, re.IGNORECASE), (
+        f"{slug}: addiction (craving, loss of control) is not told apart from dependence"
+    )
+
+
+def test_safety_page_cites_the_fda_and_calls_the_risks_ketamines_own(site_output: Path):
+    prose = page_prose(site_output, "safety-and-side-effects")
+    assert FDA_KETAMINE_2023 in reference_links(prose), "the FDA's 2023 communication is not cited"
+    risks = section_text(prose, "Known risks")
+    needed = ["ketamine itself", "misuse", "blood pressure", "slowed breathing", "bladder",
+              "lowers them", "does not remove them", "not FDA-approved for any mental health"]  # fmt: skip
+    assert not missing(risks, needed), f"'Known risks' lacks {missing(risks, needed)}"
+
+
+def test_crps_page_warns_about_the_liver_and_says_what_is_monitored(site_output: Path):
+    prose = page_prose(site_output, "crps-chronic-pain")
+    liver = section_text(prose, "Long or repeated infusions and your liver")
+    needed = [
+        "harm the liver",
+        "Three of them",
+        "100 hours",
+        "blood tests",
+        "pass urine",
+        "blood in your urine",
+    ]
+    assert not missing(liver, needed), (
+        f"crps-chronic-pain: the liver section lacks {missing(liver, needed)}"
+    )
+    links = reference_links(prose)
+    for doi in ("10.1016/j.pain.2011.03.026", "10.1007/s40264-021-01120-9"):
+        assert f"https://doi.org/{doi}" in links, f"crps-chronic-pain: doi:{doi} is not cited"
+    studies = section_text(prose, "What the studies show")
+    assert "midazolam" in studies and "clonidine" in studies, (
+        "Schwartzman's premedication is missing"
+    )
+    assert re.search(r"weak, or found no good evidence", studies), (
+        "the guideline's weak-or-absent rating for pain other than CRPS is missing"
+    )
+
+
+def test_is_ketamine_right_for_me_gives_the_pain_guideline_rating(site_output: Path):
+    text = squash(page_prose(site_output, "is-ketamine-right-for-me").text())
+    assert re.search(r"moderate", text) and re.search(r"weak, or found none", text), (
+        "is-ketamine-right-for-me: the guideline ratings for CRPS and other pain are missing"
+    )
+
+
+def test_depression_page_gives_the_trials_numbers_and_limits(site_output: Path):
+    prose = page_prose(site_output, "depression")
+    series = section_text(prose, "What the studies show")
+    needed = ["6 in 10", "24 people", "41", "no comparison group", "2025", "65", "up to 8",
+              "midazolam", "no clear difference"]  # fmt: skip
+    assert not missing(series, needed), (
+        f"depression: the series evidence lacks {missing(series, needed)}"
+    )
+    ect = section_text(prose, "How ketamine compares with ECT")
+    needed = ["403", "inpatients", "outpatients", "not worse", "55 in 100", "41 in 100",
+              "33 of 203", "5 of 200", "186", "63 in 100", "46 in 100", "12 months"]  # fmt: skip
+    assert not missing(ect, needed), f"depression: the ECT comparison lacks {missing(ect, needed)}"
+    spravato = section_text(prose, "Ketamine and esketamine")
+    needed = ["March 2019", "2020", "January 2025", "on its own", "two hours"]
+    assert not missing(spravato, needed), (
+        f"depression: Spravato's approvals lack {missing(spravato, needed)}"
+    )
+    links = reference_links(prose)
+    assert "https://doi.org/10.1001/jamapsychiatry.2025.3019" in links, "KARMA-Dep 2 is not cited"
+
+
+def test_opioid_page_describes_yoon_2025_and_lists_the_medicines(site_output: Path):
+    prose = page_prose(site_output, "ketamine-and-opioid-receptors")
+    naltrexone = section_text(prose, "The naltrexone question")
+    needed = ["alcohol use disorder", "All three groups improved", "could not test"]
+    assert not missing(naltrexone, needed), (
+        f"Yoon 2025 is not described right: {missing(naltrexone, needed)}"
+    )
+    text = squash(prose.text())
+    assert (
+        "Antidepressant efficacy of ketamine plus naltrexone for major depression comorbid with "
+        "alcohol use disorder: a randomized controlled trial" in text
+    ), "Yoon 2025's title is wrong"
+    assert "S-form" in text and "mu" in text and "kappa" in text, (
+        "the animal work on the S-form is missing"
+    )
+    medicines = ["naltrexone", "buprenorphine", "methadone", "opioid", "benzodiazepines",
+                 "sleeping pills", "alcohol", "stimulants", "MAOIs"]  # fmt: skip
+    tell_us = section_text(prose, "What this means for you")
+    assert not missing(tell_us, medicines), (
+        f"the medicines list lacks {missing(tell_us, medicines)}"
+    )
+
+
+def test_anxiety_page_has_the_controlled_trials_and_stays_cautious(site_output: Path):
+    prose = page_prose(site_output, "anxiety")
+    links = reference_links(prose)
+    for doi in ("10.1038/npp.2017.194", "10.1177/0269881119874457"):  # Taylor 2018, Glue 2020
+        assert f"https://doi.org/{doi}" in links, f"anxiety: doi:{doi} is not cited"
+    text = squash(prose.text())
+    assert "early stage" in text and "small" in text, (
+        "anxiety: the page no longer says early and small"
+    )
+
+
+def test_mechanism_page_sources_and_diagram_agree(site_output: Path):
+    document = parse(page_file(site_output, "how-ketamine-works"))
+    prose = prose_of(document, "how-ketamine-works")
+    assert "https://doi.org/10.1038/nrn1519" in reference_links(prose), "Markram 2004 is not cited"
+    text = squash(prose.text())
+    assert "21 adults" in text and "did not show how long" in text, "Abdallah 2018 is misdescribed"
+    titles = [
+        squash(li.text())
+        for li in prose.find_all("li")
+        if any("doi.org" in a.attrs.get("href", "") for a in li.find_all("a"))
+    ]
+    assert titles and not [t for t in titles if "(a study in" in t], "animal notes inside titles"
+    svg = main_of(document, "how-ketamine-works").find("svg")
+    dashed = [r for r in svg.find_all("rect") if "stroke-dasharray" in r.attrs]
+    assert len(dashed) == 3, f"the diagram dashes {len(dashed)} steps; the text says steps 3 to 5"
+    assert "steps 3 to 5" in text, "the text no longer names the animal-only steps"
+    assert "last three boxes" in squash(svg.parent.find("figcaption").text())
+
+
+def test_every_price_comes_with_the_course_and_what_it_includes():
+    for source in sorted((ROOT / "content" / "pages").glob("*.md")):
+        text = source.read_text(encoding="utf-8")
+        if "{clinic:price_infusion}" not in text:
+            continue
+        for needed in ("about six infusions", "booster", "{clinic:price_course_total}",
+                       "{clinic:price_includes}"):  # fmt: skip
+            assert needed in text, f"{source.name}: a price without {needed!r} (B&P §651)"
+
+
+def test_intake_form_offers_no_ptsd_asks_about_buprenorphine_and_states_sms_terms(
+    site_output: Path,
+):
+    form = main_of(parse(page_file(site_output, "is-ketamine-right-for-me")), "form").find("form")
+    assert form is not None, "is-ketamine-right-for-me: no form"
+    values = {i.attrs.get("value") for i in form.find_all("input")}
+    assert "ptsd" not in values and "PTSD" not in squash(form.text()), "the form still offers PTSD"
+    assert "buprenorphine" in values, "the medicines question has no buprenorphine option"
+    sms = form.find("label", **{"for": "intake-consent_sms"})
+    assert sms is not None, "no label for the text-message consent"
+    label = squash(sms.text())
+    for term in ("How often", "Message and data rates may apply", "Reply STOP to stop, HELP for help",
+                 "do not have to agree to text messages to get care"):  # fmt: skip
+        assert term in label, f"the SMS consent lacks {term!r}: {label!r}"
+    with (ROOT / "content" / "forms" / "intake.toml").open("rb") as handle:
+        version = tomllib.load(handle)["consent"]["wording_version"]
+    assert form.attrs.get("data-wording-version") == version
+    assert version > "2026-11-29", "the SMS wording changed, so wording_version must change too"
+    typed = [e for e in form.iter() if e.tag == "textarea" or (
+        e.tag == "input" and e.attrs.get("type") in {"text", "email", "tel"}
+        and "data-intake-trap" not in e.attrs)]  # fmt: skip
+    assert len(typed) == 4, [e.attrs.get("id") for e in typed]
+    assert all(e.attrs.get("spellcheck") == "false" for e in typed), (
+        "spellcheck must be off on every free-text field (issue 10): "
+        + str({e.attrs.get("id"): e.attrs.get("spellcheck") for e in typed})
+    )
+
+
+def test_privacy_page_has_the_caloppa_items(site_output: Path):
+    prose = page_prose(site_output, "privacy")
+    text = squash(prose.text())
+    needed = [
+        "Effective date", "Cloudflare Pages", "IP address", "type of browser", "date and time",
+        "sent from this website's intake page", "submission ID", "Email notices",
+        "business associate agreement", "How long we keep it", "delete", "Do Not Track",
+        "correct", "Changes to this page", "We do not sell your information",
+    ]  # fmt: skip
+    assert not missing(text.replace("’", "'"), needed), f"privacy lacks {missing(text, needed)}"
+    host = section_text(prose, "What our website host can see")
+    service = section_text(prose, "What the form service can see")
+    for part, name in ((host, "host"), (service, "form service")):
+        assert "IP address" in part and "browser" in part, f"privacy: the {name} list is incomplete"
