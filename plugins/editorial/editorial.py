@@ -2,7 +2,7 @@
 
 - Every page and article has `Title` and `Summary`; `Medical` is yes or no; `Sources-checked` is a
   date; the retired `Reviewed` and `Reviewer` fields point to `invoke review`.
-- Every internal link (`{filename}`, `{static}`, `{attach}`, site paths and `#anchors`) resolves.
+- Every internal link (`{filename}`, `{static}`, `{attach}`, site paths, `#anchors`) resolves (links.py).
 - A medical page counts as reviewed only while a sign-off in content/clinical-reviews.toml matches the
   fingerprint of its text (review.py). Sign-offs older than `review_max_age_days` warn.
 - Its go-live items (clinic_facts' checklist): medical pages without a matching sign-off, old
@@ -40,6 +40,7 @@ from clinic_facts import (
 from pelican import signals
 from pelican.contents import Article, Page
 
+from .links import drop_missing_static_links, link_problems
 from .review import (
     NO,
     REVIEWS_FILE,
@@ -74,8 +75,6 @@ _LINK_TOKEN = re.compile(
     r"""<a\b[^>]*\bhref=(["'])(?:mailto:|tel:|sms:)?\{clinic:([a-z0-9_.]+)\}\1[^>]*>(.*?)</a>""",
     re.S,
 )
-_LINK = re.compile(r"""\b(href|src)\s*=\s*(["'])(.*?)\2""")
-_INTRASITE = re.compile(r"^\{(filename|static|attach)\}([^#?]*)(?:\?[^#]*)?(#.*)?$")
 _ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
 _H2 = re.compile(r"<h2[^>]*\bid=\"([^\"]+)\"[^>]*>(.*?)</h2>", re.S)
 _TAG = re.compile(r"<[^>]+>")
@@ -237,39 +236,6 @@ def fill_clinic_tokens(content, text: str) -> str:
     return _TOKEN.sub(in_text, text)
 
 
-def drop_missing_static_links(content, text: str) -> str:
-    """Report `{static}`/`{attach}` links to missing files now, and blank them.
-
-    Pelican copies linked files right after reading, and crashes with a traceback on a missing one,
-    before the whole-site checks run; the build still stops, with this problem in the list.
-    """
-    if "{static}" not in text and "{attach}" not in text:
-        return text
-    root = Path(_state.settings["PATH"])
-    base = posixpath.dirname(content.relative_source_path)
-
-    def check(match: re.Match) -> str:
-        href = match.group(3)
-        intrasite = _INTRASITE.match(href)
-        if not intrasite or intrasite.group(1) == "filename":
-            return match.group(0)
-        relative = resolve_relative(base, intrasite.group(2))
-        if (root / relative).is_file():
-            return match.group(0)
-        report(
-            content, "link", f"{href} points to {relative}, which does not exist in content/", href
-        )
-        return f"{match.group(1)}={match.group(2)}{match.group(2)}"
-
-    return _LINK.sub(check, text)
-
-
-def resolve_relative(base: str, path: str) -> str:
-    if path.startswith("/"):
-        return posixpath.normpath(path.lstrip("/"))
-    return posixpath.normpath(posixpath.join(base, path))
-
-
 def review_of(content, summary: str, body: str) -> object | None:
     """The review status of a medical page's source text (None for other pages)."""
     if not is_medical(content):
@@ -293,7 +259,12 @@ def on_content_init(content) -> None:
     if _state.options["typogrify"] and text:
         text = typogrified(text)
     text = fill_clinic_tokens(content, text)
-    text = drop_missing_static_links(content, text)
+    text = drop_missing_static_links(
+        text,
+        Path(_state.settings["PATH"]),
+        posixpath.dirname(content.relative_source_path),
+        lambda message, href: report(content, "link", message, href),
+    )
     content._content = text
     content.anchor_ids = set(_ID.findall(text))
     headings = [(anchor, plain_text(label)) for anchor, label in _H2.findall(text)]
@@ -319,64 +290,6 @@ def resolve_related(by_slug: dict) -> None:
                 content.related_pages.append(by_slug[slug])
             else:
                 report(content, "Related", f"no page has the slug {slug!r}")
-
-
-def check_links(context: dict, content_root: Path, by_url: dict) -> None:
-    generated = context.get("generated_content", {})
-    static = context.get("static_content", {})
-    for content in _state.contents:
-        base = posixpath.dirname(content.relative_source_path)
-        for _attr, _quote, href in _LINK.findall(content._content or ""):
-            problem = link_problem(href, content, base, generated, static, content_root, by_url)
-            if problem:
-                report(content, "link", problem, needle=href.split("#")[0] or href)
-
-
-def link_problem(href, content, base, generated, static, content_root, by_url) -> str | None:
-    match = _INTRASITE.match(href)
-    if match:
-        kind, path, fragment = match.groups()
-        if not path:
-            target = content
-        else:
-            relative = resolve_relative(base, path)
-            if kind == "filename":
-                target = generated.get(relative)
-                if (
-                    target is None
-                    and relative not in static
-                    and not (content_root / relative).is_file()
-                ):
-                    return f"{href} points to {relative}, which does not exist in content/"
-            elif not (content_root / relative).is_file():
-                return f"{href} points to {relative}, which does not exist in content/"
-            else:
-                target = None
-        return anchor_problem(href, fragment, target)
-    if href.startswith("#"):
-        return anchor_problem(href, href, content)
-    if href.startswith("/") and not href.startswith("//"):
-        path, _, fragment = href.partition("#")
-        url = path.lstrip("/")
-        target = by_url.get(url) or by_url.get(url.rstrip("/") + "/")
-        if target is None and not (content_root / url).is_file():
-            return f"{href} is not a page of this site (link to pages with {{filename}})"
-        return anchor_problem(href, "#" + fragment if fragment else None, target)
-    return None
-
-
-def anchor_problem(href: str, fragment: str | None, target) -> str | None:
-    if not fragment or fragment == "#" or target is None:
-        return None
-    anchor = fragment[1:]
-    ids = getattr(target, "anchor_ids", None)
-    if ids is None or anchor in ids or anchor in THEME_ANCHORS:
-        return None
-    return f"{href}: the page has no heading or element with id {anchor!r}"
-
-
-# Anchors every page has from the theme.
-THEME_ANCHORS = {"main", "top", "crisis"}
 
 
 def warn_stale_reviews() -> None:
@@ -450,7 +363,8 @@ def on_all_generators_finalized(generators) -> None:
     by_slug = {c.slug: c for c in _state.contents if getattr(c, "slug", None)}
     by_url = {c.url: c for c in _state.contents}
     resolve_related(by_slug)
-    check_links(context, content_root, by_url)
+    for content, problem, needle in link_problems(_state.contents, context, content_root, by_url):
+        report(content, "link", problem, needle=needle)
     if not settings.get("GO_LIVE_CHECKS"):
         warn_stale_reviews()
     if _state.problems:
