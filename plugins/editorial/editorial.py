@@ -236,13 +236,13 @@ def fill_clinic_tokens(content, text: str) -> str:
     return _TOKEN.sub(in_text, text)
 
 
-def review_of(content, summary: str, body: str) -> object | None:
-    """The review status of a medical page's source text (None for other pages)."""
+def review_of(content, meta: dict, body: str) -> object | None:
+    """The review status of a medical page, from its source as `invoke review` reads it."""
     if not is_medical(content):
         return None
     return review_status(
         posixpath.normpath(content.relative_source_path),
-        fingerprint(str(content.metadata.get("title", "")), summary, body),
+        fingerprint(meta.get("title", ""), meta.get("summary", ""), body),
         _state.signoffs,
         _state.settings.get("CLINIC", {}).get("reviewers", {}),
         today=datetime.date.today(),
@@ -270,7 +270,7 @@ def on_content_init(content) -> None:
     headings = [(anchor, plain_text(label)) for anchor, label in _H2.findall(text)]
     content.toc = headings if len(headings) >= _state.options["toc_min_headings"] else []
     meta, body = read_source(content.source_path)
-    content.review = review_of(content, meta.get("summary", ""), body)
+    content.review = review_of(content, meta, body)
     content.scaffold_left = scaffold_left(meta.get("summary", ""), body)
     content.sources_checked = parse_date(str(content.metadata.get("sources-checked", "")).strip())
     content.related_pages = []
