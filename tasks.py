@@ -183,13 +183,15 @@ def _find_page(content: Path, page: str) -> Path:
 
     for candidate in (Path(page), content / page, content.parent / page):
         if candidate.suffix == ".md" and candidate.is_file():
+            if not candidate.resolve().is_relative_to(content):
+                raise Exit(f"{page} is not in the content folder {content}.")
             return candidate.resolve()
     if page.endswith(".md"):
         raise Exit(f"There is no page file {page} in {content}.")
     found = []
     for source in sorted(content.rglob("*.md")):
         meta, _body = read_source(source)
-        if meta.get("slug", source.stem) == page:
+        if page in (meta.get("slug"), source.stem):
             found.append(source)
     if not found:
         raise Exit(f"No page in {content} has the slug {page!r}: give its Slug or its file.")
@@ -224,6 +226,7 @@ def review(c: Context, page: str, reviewer: str, content: str = "content") -> No
         SignOff,
         append_signoff,
         fingerprint_of_file,
+        load_signoffs,
         read_source,
         scaffold_left,
     )
@@ -281,8 +284,14 @@ def review(c: Context, page: str, reviewer: str, content: str = "content") -> No
     today = datetime.date.today()
     signoff = SignOff(relative, reviewer, today, fingerprint_of_file(source))
     record = folder / REVIEWS_FILE
-    append_signoff(record, signoff)
     shown = os.path.relpath(record, ROOT)
+    earlier, _problems = load_signoffs(record, reviewers, today)  # the build has checked the file
+    if any(
+        s == signoff for s in (SignOff(e.page, e.reviewer, e.date, e.fingerprint) for e in earlier)
+    ):
+        print(f"Already recorded today: {relative} reviewed by {person['name']}. Commit {shown}.")
+        return
+    append_signoff(record, signoff)
     print(
         f"Recorded: {relative} reviewed by {person['name']} on {today} "
         f"({signoff.fingerprint[:19]}…).\n"

@@ -382,6 +382,10 @@ def test_invoke_review_records_a_sign_off_the_build_then_shows(editable, tmp_pat
         "pages/depression.md",
         "pages/anxiety.md",
     ]
+    # The same sign-off again the same day is not written twice.
+    again = invoke("review", "depression", "--reviewer", "dr-jane-roe", "--content", str(content))
+    assert again.returncode == 0 and "Already recorded today" in again.stdout, log_of(again)
+    assert len(tomllib.loads(record.read_text())["signoff"]) == 2
     site = build_or_fail(tmp_path / "output", content=content, overrides={"CLINIC": clinic})
     assert (
         review_line(site, "depression")
