@@ -163,7 +163,9 @@ def audit(c: Context) -> None:
     help={"title": "the page title, in quotes", "medical": "a medical page (needs clinical review)"}
 )
 def new(c: Context, title: str, medical: bool = False) -> None:
-    """Start a new page in content/pages/ with every required front-matter field filled in."""
+    """Start a new page in content/pages/ with every required field and sample text to replace."""
+    from editorial.review import scaffold_page
+
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     if not slug:
         raise Exit("The title needs at least one letter or digit.")
@@ -171,35 +173,131 @@ def new(c: Context, title: str, medical: bool = False) -> None:
     shown = os.path.relpath(path, ROOT)
     if path.exists():
         raise Exit(f"{shown} already exists: choose another title or edit that file.")
-    lines = [
-        f"Title: {title}",
-        f"Slug: {slug}",
-        "Summary: One plain sentence of 70 to 160 characters that says what this page is about.",
-    ]
-    if medical:
-        lines += [
-            "Medical: yes",
-            f"Reviewed: {datetime.date.today().isoformat()}",
-            "Reviewer: clinical-reviewer",
-            "Related: what-to-expect, safety-and-side-effects",
-        ]
-    body = [
-        "",
-        "Write the first paragraph here: short sentences and everyday words.",
-        "",
-        "## A first heading",
-        "",
-        "More text.",
-    ]
-    if medical:
-        body += [
-            "",
-            "## References",
-            "",
-            "1. Author A, et al. What the study found. *Journal*. Year. [doi:10.xxxx/xxxx](https://doi.org/10.xxxx/xxxx)",
-        ]
-    path.write_text("\n".join(lines + body) + "\n", encoding="utf-8")
-    print(f"created {shown}: now edit it (see docs/editing.md)")
+    path.write_text(scaffold_page(title, slug, medical=medical), encoding="utf-8")
+    print(f"created {shown}: now replace its sample text (see docs/editing.md)")
+
+
+def _find_page(content: Path, page: str) -> Path:
+    """A page by its file (content/pages/x.md, pages/x.md) or its slug; Exit says why not."""
+    from editorial.review import read_source
+
+    for candidate in (Path(page), content / page, content.parent / page):
+        if candidate.suffix == ".md" and candidate.is_file():
+            if not candidate.resolve().is_relative_to(content):
+                raise Exit(f"{page} is not in the content folder {content}.")
+            return candidate.resolve()
+    if page.endswith(".md"):
+        raise Exit(f"There is no page file {page} in {content}.")
+    found = []
+    for source in sorted(content.rglob("*.md")):
+        meta, _body = read_source(source)
+        if page in (meta.get("slug"), source.stem):
+            found.append(source)
+    if not found:
+        raise Exit(f"No page in {content} has the slug {page!r}: give its Slug or its file.")
+    if len(found) > 1:
+        files = ", ".join(os.path.relpath(f, ROOT) for f in found)
+        raise Exit(f"The slug {page!r} belongs to several files ({files}): give the file instead.")
+    return found[0].resolve()
+
+
+@task(
+    help={
+        "page": "the page's slug (depression) or its file (content/pages/es/depresion.md)",
+        "reviewer": "who reviewed it: a key of [reviewers] in content/clinic.toml",
+        "content": "the content folder (default content/)",
+    }
+)
+def review(c: Context, page: str, reviewer: str, content: str = "content") -> None:
+    """Record that a clinician reviewed a medical page as it stands now (then commit the record).
+
+    Builds the site first and refuses a page whose build fails, a page that is not medical, and a
+    reviewer who is unknown or still a [TO CONFIRM …] placeholder in content/clinic.toml. The sign-off
+    (page, reviewer, date, fingerprint of the text) goes into content/clinical-reviews.toml; any later
+    edit of substance puts the page back to "awaiting review". docs/editing.md explains the steps.
+    """
+    import json
+    import tempfile
+
+    from clinic_facts import FactsError, is_placeholder, load_facts
+    from editorial.review import (
+        REVIEWS_FILE,
+        YES,
+        SignOff,
+        append_signoff,
+        fingerprint_of_file,
+        load_signoffs,
+        read_source,
+        scaffold_left,
+    )
+
+    folder = Path(content).resolve()
+    try:
+        clinic = load_facts(folder / "clinic.toml")
+    except FactsError as error:
+        raise Exit(str(error)) from error
+    reviewers = clinic.get("reviewers", {})
+    if reviewer not in reviewers:
+        known = ", ".join(sorted(reviewers)) or "none yet"
+        raise Exit(
+            f"{reviewer!r} is not a reviewer in content/clinic.toml (known: {known}). "
+            "Add the clinician under [reviewers] first (docs/editing.md)."
+        )
+    person = reviewers[reviewer]
+    unconfirmed = [k for k in ("name", "credentials") if is_placeholder(person.get(k))]
+    if unconfirmed or not str(person.get("name", "")).strip():
+        raise Exit(
+            f"The reviewer {reviewer!r} is still a placeholder in content/clinic.toml "
+            f"({', '.join(unconfirmed) or 'name'}): a placeholder cannot sign off. Fill in the "
+            "clinician's real name and credentials first."
+        )
+    source = _find_page(folder, page)
+    relative = source.relative_to(folder).as_posix()
+    meta, body = read_source(source)
+    if str(meta.get("medical", "no")).strip().lower() not in YES:
+        raise Exit(
+            f"{relative} is not a medical page (no `Medical: yes`): it needs no clinical review."
+        )
+    leftover = scaffold_left(meta.get("summary", ""), body)
+    if leftover:
+        raise Exit(
+            f"{relative} still holds the sample text of `invoke new`: {', '.join(leftover)}."
+        )
+    ensure_dev_keys()
+    with tempfile.TemporaryDirectory() as scratch:
+        print("Building the site to check the page first…")
+        built = c.run(
+            f"{PYTHON} -m pelican {shlex.quote(str(folder))} -s pelicanconf.py "
+            f"-o {shlex.quote(scratch + '/output')} -e "
+            + shlex.quote("CACHE_PATH=" + json.dumps(scratch + "/cache"))
+            + " "
+            + shlex.quote("CLINIC=" + json.dumps(clinic, default=str)),
+            warn=True,
+            hide=True,
+        )
+    if built.failed:
+        print(built.stdout + built.stderr, file=sys.stderr)
+        raise Exit(
+            f"The build has errors (above): fix them, then run `invoke review` again. "
+            f"Nothing was recorded for {relative}."
+        )
+    today = datetime.date.today()
+    signoff = SignOff(relative, reviewer, today, fingerprint_of_file(source))
+    record = folder / REVIEWS_FILE
+    shown = os.path.relpath(record, ROOT)
+    earlier, _problems = load_signoffs(record, reviewers, today)  # the build has checked the file
+    if any(
+        s == signoff for s in (SignOff(e.page, e.reviewer, e.date, e.fingerprint) for e in earlier)
+    ):
+        print(f"Already recorded today: {relative} reviewed by {person['name']}. Commit {shown}.")
+        return
+    append_signoff(record, signoff)
+    print(
+        f"Recorded: {relative} reviewed by {person['name']} on {today} "
+        f"({signoff.fingerprint[:19]}…).\n"
+        f"Now commit {shown} (and the page, if it has changes): that commit is the record of the "
+        "review. Any later edit of substance puts the page back to awaiting review."
+    )
 
 
 @task(help={"articles": "how many synthetic articles at the largest size (default 1000)"})

@@ -22,10 +22,9 @@ Some text with "quotes" -- and a dash.
 MEDICAL_PAGE = """\
 Title: A medical page
 Slug: medical
-Summary: A medical page with a clinical review date and a reviewer, used as a fixture.
+Summary: A medical page with the date its sources were checked, used as a fixture.
 Medical: yes
-Reviewed: {reviewed}
-Reviewer: clinical-reviewer
+Sources-checked: {checked}
 
 ## Section one
 
@@ -123,30 +122,32 @@ def test_warm_rebuild_reuses_the_typogrify_cache(tmp_path: Path):
             "missing",
         ),
         (GOOD_PAGE.replace("Title: A good page\n", ""), "Title", "missing"),
-        (MEDICAL_PAGE.replace("Reviewed: {reviewed}\n", ""), "Reviewed", "missing"),
-        (MEDICAL_PAGE.replace("{reviewed}", "29/11/2026"), "Reviewed", "not a date"),
-        (MEDICAL_PAGE.replace("{reviewed}", "2026-02-30"), "Reviewed", "not a real date"),
+        (MEDICAL_PAGE.replace("{checked}", "29/11/2026"), "Sources-checked", "not a date"),
+        (MEDICAL_PAGE.replace("{checked}", "2026-02-30"), "Sources-checked", "not a real date"),
         (
-            MEDICAL_PAGE.replace("Reviewer: clinical-reviewer", "Reviewer: dr-nobody"),
-            "Reviewer",
-            "not a reviewer",
+            MEDICAL_PAGE.replace("Sources-checked", "Reviewed"),
+            "Reviewed",
+            "no longer used: a clinical review is recorded with `invoke review`",
         ),
-        (MEDICAL_PAGE.replace("Reviewer: clinical-reviewer\n", ""), "Reviewer", "missing"),
+        (
+            MEDICAL_PAGE.replace("Medical: yes", "Medical: yes\nReviewer: clinical-reviewer"),
+            "Reviewer",
+            "no longer used",
+        ),
         (MEDICAL_PAGE.replace("Medical: yes", "Medical: perhaps"), "Medical", "not yes or no"),
     ],
     ids=[
         "no-summary",
         "no-title",
-        "no-reviewed",
-        "reviewed-format",
-        "reviewed-impossible",
-        "unknown-reviewer",
-        "no-reviewer",
+        "checked-format",
+        "checked-impossible",
+        "retired-reviewed",
+        "retired-reviewer",
         "medical-flag",
     ],
 )
 def test_bad_front_matter_fails_naming_file_line_and_field(tmp_path, page, field, message):
-    page = page.replace("{reviewed}", "2026-11-01")
+    page = page.replace("{checked}", "2026-11-01")
     result = build(tmp_path, {"good.md": GOOD_PAGE, "bad.md": page})
     log = log_of(result)
     assert result.returncode == 1, log
@@ -155,9 +156,9 @@ def test_bad_front_matter_fails_naming_file_line_and_field(tmp_path, page, field
 
 
 def test_the_line_number_points_at_the_field(tmp_path):
-    page = MEDICAL_PAGE.replace("{reviewed}", "next tuesday")
+    page = MEDICAL_PAGE.replace("{checked}", "next tuesday")
     result = build(tmp_path, {"good.md": GOOD_PAGE, "bad.md": page})
-    assert "bad.md:5: Reviewed" in log_of(result)
+    assert "bad.md:5: Sources-checked" in log_of(result)
 
 
 @pytest.mark.parametrize(
@@ -250,22 +251,11 @@ def test_clinic_facts_fill_attributes_and_links(tmp_path):
     assert 'title="A &quot;B&quot; &amp; C"' in html
 
 
-def test_stale_review_warns_locally_and_blocks_going_live(tmp_path):
-    stale = MEDICAL_PAGE.replace("{reviewed}", "2024-01-15")
-    pages = {"good.md": GOOD_PAGE, "medical.md": stale}
-    local = build(tmp_path / "local", pages)
-    assert local.returncode == 0, log_of(local)
-    assert "last reviewed on 2024-01-15" in log_of(local)
-    live = build(tmp_path / "live", pages, overrides={"GO_LIVE_CHECKS": True})
-    assert live.returncode == 1
-    assert "medical.md: last reviewed on 2024-01-15" in log_of(live)
-
-
 # ---------------------------------------------------------------- going live
 
 
 def test_go_live_checklist_lists_every_kind_of_gap(tmp_path):
-    pages = {"good.md": GOOD_PAGE, "medical.md": MEDICAL_PAGE.replace("{reviewed}", "2026-11-01")}
+    pages = {"good.md": GOOD_PAGE, "medical.md": MEDICAL_PAGE.replace("{checked}", "2026-11-01")}
     result = build(tmp_path, pages, settings="publishconf.py", env={"SITEURL": ""})
     log = log_of(result)
     assert result.returncode == 1, log
@@ -273,7 +263,7 @@ def test_go_live_checklist_lists_every_kind_of_gap(tmp_path):
     assert "content/clinic.toml: phone is a placeholder" in log
     assert "content/clinic.toml: reviewers.clinical-reviewer.name is a placeholder" in log
     assert "SITEURL is" in log
-    assert "medical.md: awaiting clinical review" in log
+    assert "medical.md: awaiting clinical review: never reviewed" in log
     assert re.search(r"INTAKE.*development", log), log
     assert "Traceback" not in log
 
@@ -330,8 +320,10 @@ def test_invoke_new_scaffolds_a_page_that_builds(tmp_path):
     )
     assert made.returncode == 0, made.stderr
     page = (content / "pages" / "driving-after-an-infusion.md").read_text(encoding="utf-8")
-    for field in ("Title:", "Slug:", "Summary:", "Medical: yes", "Reviewed:", "Reviewer:"):
+    for field in ("Title:", "Slug:", "Summary:", "Medical: yes"):
         assert field in page
+    # A review is recorded by `invoke review` once a clinician has read the page, never stamped.
+    assert "Reviewed:" not in page and "Reviewer:" not in page
     result = run_pelican(tmp_path / "output", content=content)
     assert result.returncode == 0, log_of(result)
 

@@ -583,21 +583,23 @@ def test_mechanism_page_says_bdnf_and_new_synapses_are_from_animal_studies(site_
 
 
 def test_a_placeholder_reviewer_shows_as_awaiting_review(site_output: Path):
+    # Pages no longer name a reviewer: sign-offs in content/clinical-reviews.toml do, and a
+    # placeholder can never sign off, so while every reviewer is one, every medical page awaits review.
     with (ROOT / "content" / "clinic.toml").open("rb") as handle:
         reviewers = tomllib.load(handle)["reviewers"]
+    all_placeholders = all(str(r["name"]).startswith("[TO CONFIRM") for r in reviewers.values())
     checked = 0
     for source in sorted((ROOT / "content" / "pages").glob("*.md")):
         meta = front_matter(source)
         if meta.get("medical", "").lower() != "yes":
             continue
-        reviewer = reviewers[meta["reviewer"]]
         slug = meta.get("slug") or source.stem
         main = main_of(parse(page_file(site_output, slug)), slug)
         review = next((e for e in main.iter() if "review" in e.classes()), None)
         assert review is not None, f"{slug}: no review line"
         text = squash(review.text())
         assert "[TO CONFIRM" not in text, f"{slug}: the review line shows a placeholder: {text}"
-        if str(reviewer["name"]).startswith("[TO CONFIRM"):
+        if all_placeholders:
             assert "Awaiting clinical review" in text, (
                 f"{slug}: the reviewer is a placeholder, but the page says {text!r}"
             )

@@ -13,10 +13,12 @@ import gzip
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -309,11 +311,20 @@ def test_medical_pages_are_medical_web_pages_with_their_citations(site_output: P
 
 
 def test_a_reviewed_page_names_its_reviewer_and_date(tmp_path: Path, dev_keypair: Path):
-    with (ROOT / "content" / "clinic.toml").open("rb") as handle:
+    # A review shows only with a sign-off for the page's text (tests/test_review.py covers the rest).
+    from editorial.review import SignOff, append_signoff, fingerprint_of_file
+
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    with (content / "clinic.toml").open("rb") as handle:
         clinic = tomllib.load(handle)
     for reviewer in clinic["reviewers"].values():
         reviewer.update(name="Dr. Jane Roe", credentials="MD")
-    site = build_or_fail(tmp_path / "output", overrides={"CLINIC": clinic})
+    key = next(iter(clinic["reviewers"]))
+    page_file = content / "pages" / "depression.md"
+    signed = SignOff("pages/depression.md", key, date.today(), fingerprint_of_file(page_file))
+    append_signoff(content / "clinical-reviews.toml", signed)
+    site = build_or_fail(tmp_path / "output", content=content, overrides={"CLINIC": clinic})
     doc = page(site, "depression")
     review = next(n for n in doc.one("main").iter() if "review" in n.classes())
     time = review.one("time")

@@ -1,10 +1,12 @@
 """The editors' contract, enforced at build time.
 
-- Every page and article has `Title` and `Summary`; medical pages (`Medical: yes`) also `Reviewed`
-  (an ISO date) and `Reviewer` (a key of `[reviewers]` in content/clinic.toml).
-- Every internal link (`{filename}`, `{static}`, `{attach}`, site paths and `#anchors`) resolves.
-- Medical pages reviewed longer ago than `review_max_age_days` warn, and block going live.
-- With `GO_LIVE_CHECKS` on, the build fails with one checklist of everything not ready to publish.
+- Every page and article has `Title` and `Summary`; `Medical` is yes or no; `Sources-checked` is a
+  date; the retired `Reviewed` and `Reviewer` fields point to `invoke review`.
+- Every internal link (`{filename}`, `{static}`, `{attach}`, site paths, `#anchors`) resolves (links.py).
+- A medical page counts as reviewed only while a sign-off in content/clinical-reviews.toml matches the
+  fingerprint of its text (review.py). Sign-offs older than `review_max_age_days` warn.
+- Its go-live items (clinic_facts' checklist): medical pages without a matching sign-off, old
+  sign-offs, `[TO CONFIRM …]` written in a page, and the scaffold text of `invoke new`.
 
 It also runs Typogrify over page bodies with a cache of its own, fills `{clinic:KEY}` tokens from the
 clinic facts, and gives templates a table of contents, the review status and related pages.
@@ -24,7 +26,6 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 from clinic_facts import (
     PLACEHOLDER_MARK,
@@ -38,6 +39,22 @@ from clinic_facts import (
 )
 from pelican import signals
 from pelican.contents import Article, Page
+
+from .links import drop_missing_static_links, link_problems
+from .review import (
+    NO,
+    REVIEWS_FILE,
+    YES,
+    fingerprint,
+    front_matter_problems,
+    go_live_lines,
+    load_signoffs,
+    parse_date,
+    read_source,
+    review_status,
+    scaffold_left,
+    stale_line,
+)
 
 logger = logging.getLogger(__name__)
 LOG_PREFIX = "[editorial]"
@@ -58,14 +75,9 @@ _LINK_TOKEN = re.compile(
     r"""<a\b[^>]*\bhref=(["'])(?:mailto:|tel:|sms:)?\{clinic:([a-z0-9_.]+)\}\1[^>]*>(.*?)</a>""",
     re.S,
 )
-_LINK = re.compile(r"""\b(href|src)\s*=\s*(["'])(.*?)\2""")
-_INTRASITE = re.compile(r"^\{(filename|static|attach)\}([^#?]*)(?:\?[^#]*)?(#.*)?$")
 _ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
 _H2 = re.compile(r"<h2[^>]*\bid=\"([^\"]+)\"[^>]*>(.*?)</h2>", re.S)
 _TAG = re.compile(r"<[^>]+>")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TRUE = {"yes", "true", "1"}
-_FALSE = {"no", "false", "0"}
 
 
 @dataclass
@@ -88,6 +100,7 @@ class _State:
     typogrify_cache: dict = field(default_factory=dict)
     typogrify_used: dict = field(default_factory=dict)
     cache_file: Path | None = None
+    signoffs: list = field(default_factory=list)
 
 
 _state = _State()
@@ -151,7 +164,7 @@ def plain_text(fragment: str) -> str:
 
 
 def is_medical(content) -> bool:
-    return str(content.metadata.get("medical", "no")).strip().lower() in _TRUE
+    return str(content.metadata.get("medical", "no")).strip().lower() in YES
 
 
 # ---------------------------------------------------------------- per content object
@@ -167,39 +180,10 @@ def check_front_matter(content) -> None:
                 "missing: every page needs one (see docs/editing.md)",
             )
     medical = str(meta.get("medical", "no")).strip().lower()
-    if medical not in _TRUE | _FALSE:
+    if medical not in YES | NO:
         report(content, "Medical", f"{meta.get('medical')!r} is not yes or no")
-        return
-    if medical in _FALSE:
-        return
-    reviewed = str(meta.get("reviewed", "")).strip()
-    if not reviewed:
-        report(
-            content,
-            "Reviewed",
-            "missing: medical pages need the date of their last clinical review",
-        )
-    elif not _ISO_DATE.match(reviewed):
-        report(content, "Reviewed", f"{reviewed!r} is not a date written YYYY-MM-DD")
-    else:
-        try:
-            date = datetime.date.fromisoformat(reviewed)
-        except ValueError:
-            report(content, "Reviewed", f"{reviewed!r} is not a real date")
-        else:
-            if date > datetime.date.today():
-                report(content, "Reviewed", f"{reviewed} is in the future")
-    reviewer = str(meta.get("reviewer", "")).strip()
-    reviewers = _state.settings.get("CLINIC", {}).get("reviewers", {})
-    if not reviewer:
-        report(content, "Reviewer", "missing: medical pages name their reviewer")
-    elif reviewer not in reviewers:
-        known = ", ".join(sorted(reviewers)) or "none yet"
-        report(
-            content,
-            "Reviewer",
-            f"{reviewer!r} is not a reviewer in content/clinic.toml (known: {known})",
-        )
+    for field_name, message in front_matter_problems(meta, datetime.date.today()):
+        report(content, field_name, message)
 
 
 def typogrified(text: str) -> str:
@@ -252,58 +236,17 @@ def fill_clinic_tokens(content, text: str) -> str:
     return _TOKEN.sub(in_text, text)
 
 
-def drop_missing_static_links(content, text: str) -> str:
-    """Report `{static}`/`{attach}` links to missing files now, and blank them.
-
-    Pelican copies linked files right after reading, and crashes with a traceback on a missing one,
-    before the whole-site checks run; the build still stops, with this problem in the list.
-    """
-    if "{static}" not in text and "{attach}" not in text:
-        return text
-    root = Path(_state.settings["PATH"])
-    base = posixpath.dirname(content.relative_source_path)
-
-    def check(match: re.Match) -> str:
-        href = match.group(3)
-        intrasite = _INTRASITE.match(href)
-        if not intrasite or intrasite.group(1) == "filename":
-            return match.group(0)
-        relative = resolve_relative(base, intrasite.group(2))
-        if (root / relative).is_file():
-            return match.group(0)
-        report(
-            content, "link", f"{href} points to {relative}, which does not exist in content/", href
-        )
-        return f"{match.group(1)}={match.group(2)}{match.group(2)}"
-
-    return _LINK.sub(check, text)
-
-
-def resolve_relative(base: str, path: str) -> str:
-    if path.startswith("/"):
-        return posixpath.normpath(path.lstrip("/"))
-    return posixpath.normpath(posixpath.join(base, path))
-
-
-def review_status(content) -> SimpleNamespace | None:
+def review_of(content, meta: dict, body: str) -> object | None:
+    """The review status of a medical page, from its source as `invoke review` reads it."""
     if not is_medical(content):
         return None
-    clinic = _state.settings.get("CLINIC", {})
-    reviewer = clinic.get("reviewers", {}).get(
-        str(content.metadata.get("reviewer", "")).strip(), {}
-    )
-    try:
-        date = datetime.date.fromisoformat(str(content.metadata.get("reviewed", "")).strip())
-    except ValueError:
-        date = None
-    name = reviewer.get("name", "")
-    age_limit = datetime.timedelta(days=_state.options["review_max_age_days"])
-    return SimpleNamespace(
-        date=date,
-        reviewer=name,
-        credentials=reviewer.get("credentials", ""),
-        pending=not name or is_placeholder(name),
-        stale=date is not None and datetime.date.today() - date > age_limit,
+    return review_status(
+        posixpath.normpath(content.relative_source_path),
+        fingerprint(meta.get("title", ""), meta.get("summary", ""), body),
+        _state.signoffs,
+        _state.settings.get("CLINIC", {}).get("reviewers", {}),
+        today=datetime.date.today(),
+        max_age_days=_state.options["review_max_age_days"],
     )
 
 
@@ -316,12 +259,20 @@ def on_content_init(content) -> None:
     if _state.options["typogrify"] and text:
         text = typogrified(text)
     text = fill_clinic_tokens(content, text)
-    text = drop_missing_static_links(content, text)
+    text = drop_missing_static_links(
+        text,
+        Path(_state.settings["PATH"]),
+        posixpath.dirname(content.relative_source_path),
+        lambda message, href: report(content, "link", message, href),
+    )
     content._content = text
     content.anchor_ids = set(_ID.findall(text))
     headings = [(anchor, plain_text(label)) for anchor, label in _H2.findall(text)]
     content.toc = headings if len(headings) >= _state.options["toc_min_headings"] else []
-    content.review = review_status(content)
+    meta, body = read_source(content.source_path)
+    content.review = review_of(content, meta, body)
+    content.scaffold_left = scaffold_left(meta.get("summary", ""), body)
+    content.sources_checked = parse_date(str(content.metadata.get("sources-checked", "")).strip())
     content.related_pages = []
     _state.contents.append(content)
 
@@ -341,91 +292,28 @@ def resolve_related(by_slug: dict) -> None:
                 report(content, "Related", f"no page has the slug {slug!r}")
 
 
-def check_links(context: dict, content_root: Path, by_url: dict) -> None:
-    generated = context.get("generated_content", {})
-    static = context.get("static_content", {})
+def warn_stale_reviews() -> None:
     for content in _state.contents:
-        base = posixpath.dirname(content.relative_source_path)
-        for _attr, _quote, href in _LINK.findall(content._content or ""):
-            problem = link_problem(href, content, base, generated, static, content_root, by_url)
-            if problem:
-                report(content, "link", problem, needle=href.split("#")[0] or href)
-
-
-def link_problem(href, content, base, generated, static, content_root, by_url) -> str | None:
-    match = _INTRASITE.match(href)
-    if match:
-        kind, path, fragment = match.groups()
-        if not path:
-            target = content
-        else:
-            relative = resolve_relative(base, path)
-            if kind == "filename":
-                target = generated.get(relative)
-                if (
-                    target is None
-                    and relative not in static
-                    and not (content_root / relative).is_file()
-                ):
-                    return f"{href} points to {relative}, which does not exist in content/"
-            elif not (content_root / relative).is_file():
-                return f"{href} points to {relative}, which does not exist in content/"
-            else:
-                target = None
-        return anchor_problem(href, fragment, target)
-    if href.startswith("#"):
-        return anchor_problem(href, href, content)
-    if href.startswith("/") and not href.startswith("//"):
-        path, _, fragment = href.partition("#")
-        url = path.lstrip("/")
-        target = by_url.get(url) or by_url.get(url.rstrip("/") + "/")
-        if target is None and not (content_root / url).is_file():
-            return f"{href} is not a page of this site (link to pages with {{filename}})"
-        return anchor_problem(href, "#" + fragment if fragment else None, target)
-    return None
-
-
-def anchor_problem(href: str, fragment: str | None, target) -> str | None:
-    if not fragment or fragment == "#" or target is None:
-        return None
-    anchor = fragment[1:]
-    ids = getattr(target, "anchor_ids", None)
-    if ids is None or anchor in ids or anchor in THEME_ANCHORS:
-        return None
-    return f"{href}: the page has no heading or element with id {anchor!r}"
-
-
-# Anchors every page has from the theme.
-THEME_ANCHORS = {"main", "top", "crisis"}
-
-
-def check_reviews(go_live: bool) -> list[str]:
-    items = []
-    for content in _state.contents:
-        review = content.review
-        if review is None:
-            continue
-        name = source_name(content)
-        if review.pending:
-            items.append(f"{name}: awaiting clinical review (the reviewer is still a placeholder)")
-        if review.stale:
-            message = (
-                f"{name}: last reviewed on {review.date}, more than "
-                f"{_state.options['review_max_age_days']} days ago"
+        if content.review is not None and content.review.stale:
+            line = stale_line(
+                source_name(content), content.review, _state.options["review_max_age_days"]
             )
-            items.append(message)
-            if not go_live:
-                logger.warning("%s %s: review it again before publishing", LOG_PREFIX, message)
-    return items
+            logger.warning("%s %s: review it again before publishing", LOG_PREFIX, line)
 
 
-def go_live_items(review_items: list[str]) -> list[str]:
-    """The editorial part of the go-live checklist: reviews, and placeholders written in the text."""
-    items = list(review_items)
-    for content in _state.contents:
+def go_live_items() -> list[str]:
+    """The editorial part of the go-live checklist: reviews, placeholders and scaffold in the text."""
+    items = []
+    for content in sorted(_state.contents, key=source_name):
+        name = source_name(content)
+        if content.review is not None:
+            items += go_live_lines(name, content.review, _state.options["review_max_age_days"])
         if content.literal_placeholder:
+            items.append(f"{name}: the text still holds a [TO CONFIRM …] placeholder")
+        if content.scaffold_left:
             items.append(
-                f"{source_name(content)}: the text still holds a [TO CONFIRM …] placeholder"
+                f"{name}: still holds the sample text of `invoke new`: "
+                + ", ".join(content.scaffold_left)
             )
     return items
 
@@ -434,7 +322,7 @@ def on_go_live_checklist(settings) -> list[str]:
     """Receiver for clinic_facts' go-live checklist (sender: the Pelican settings)."""
     if not _state.options:
         return []
-    return go_live_items(check_reviews(go_live=True))
+    return go_live_items()
 
 
 def on_initialized(pelican) -> None:
@@ -444,6 +332,7 @@ def on_initialized(pelican) -> None:
         _state.options = merged_options(pelican.settings)
     except SettingsError as error:
         raise BuildStopped(f"{LOG_PREFIX} {error}") from error
+    load_reviews(pelican.settings)
     _state.cache_file = Path(pelican.settings.get("CACHE_PATH", "cache")) / TYPOGRIFY_CACHE_FILE
     if pelican.settings.get("LOAD_CONTENT_CACHE") and _state.cache_file.is_file():
         try:
@@ -451,6 +340,18 @@ def on_initialized(pelican) -> None:
                 _state.typogrify_cache = pickle.load(handle)
         except (OSError, pickle.UnpicklingError, EOFError) as error:
             logger.warning("%s ignoring an unreadable typogrify cache: %s", LOG_PREFIX, error)
+
+
+def load_reviews(settings) -> None:
+    """The sign-offs; problems with the file join the content problems."""
+    path = Path(settings["PATH"]) / REVIEWS_FILE
+    reviewers = settings.get("CLINIC", {}).get("reviewers", {})
+    _state.signoffs, problems = load_signoffs(path, reviewers, datetime.date.today())
+    try:
+        shown = str(path.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    _state.problems += [Problem(shown, line, name, message) for line, name, message in problems]
 
 
 def on_all_generators_finalized(generators) -> None:
@@ -462,9 +363,10 @@ def on_all_generators_finalized(generators) -> None:
     by_slug = {c.slug: c for c in _state.contents if getattr(c, "slug", None)}
     by_url = {c.url: c for c in _state.contents}
     resolve_related(by_slug)
-    check_links(context, content_root, by_url)
+    for content, problem, needle in link_problems(_state.contents, context, content_root, by_url):
+        report(content, "link", problem, needle=needle)
     if not settings.get("GO_LIVE_CHECKS"):
-        check_reviews(go_live=False)  # warns about stale reviews
+        warn_stale_reviews()
     if _state.problems:
         count = len(_state.problems)
         lines = [f"{LOG_PREFIX} {problem}" for problem in _state.problems]
