@@ -17,6 +17,14 @@ SITEURL = ""
 RELATIVE_URLS = True
 TIMEZONE = "America/Los_Angeles"
 DEFAULT_LANG = "en"
+# The Spanish edition: content/pages/es/, each page naming the English page it translates
+# (`Translation-of: slug`); plugins/editorial links them by that English slug.
+PAGE_TRANSLATION_ID = "translation_key"
+ARTICLE_TRANSLATION_ID = "translation_key"
+PAGE_LANG_URL = "{lang}/{slug}/"
+PAGE_LANG_SAVE_AS = "{lang}/{slug}/index.html"
+ARTICLE_LANG_URL = "{lang}/{slug}/"
+ARTICLE_LANG_SAVE_AS = "{lang}/{slug}/index.html"
 DEFAULT_DATE = "fs"
 
 PATH = "content"
@@ -83,6 +91,7 @@ EDITORIAL = {
     "typogrify_ignore_tags": ["pre", "code", "script", "style", "svg", "form", "textarea"],
     "review_max_age_days": 365,
     "toc_min_headings": 4,
+    "languages": ["en", "es"],
 }
 
 # Rebuilds read unchanged Markdown from the cache.
@@ -103,10 +112,11 @@ INTAKE_FORM = {
     "fields": "content/forms/intake.toml",
 }
 
-# Primary navigation: (label, page slug), or "slug#id" / "#id" (a section of the home page).
+# Primary navigation: (key of the label in theme/strings.toml, English slug of the page, or
+# "slug#id" for a section of it). Each language links to its own version of the page.
 NAVIGATION = [
-    ("Conditions", "#conditions-we-treat"),
-    ("How it works", "how-ketamine-works"),
-    ("What to expect", "what-to-expect"),
-    ("FAQ", "faq"),
+    ("nav_conditions", "home#conditions-we-treat"),
+    ("nav_how", "how-ketamine-works"),
+    ("nav_expect", "what-to-expect"),
+    ("nav_faq", "faq"),
 ]

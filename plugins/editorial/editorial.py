@@ -5,8 +5,11 @@
 - Every internal link (`{filename}`, `{static}`, `{attach}`, site paths, `#anchors`) resolves (links.py).
 - A medical page counts as reviewed only while a sign-off in content/clinical-reviews.toml matches the
   fingerprint of its text (review.py). Sign-offs older than `review_max_age_days` warn.
+- A page in another language names the English page it translates and the English text it was
+  made from (translations.py); the build lists translations that are out of date.
 - Its go-live items (clinic_facts' checklist): medical pages without a matching sign-off, old
-  sign-offs, `[TO CONFIRM …]` written in a page, and the scaffold text of `invoke new`.
+  sign-offs, `[TO CONFIRM …]` written in a page, the scaffold text of `invoke new`, and missing or
+  out-of-date translations.
 
 It also runs Typogrify over page bodies with a cache of its own, fills `{clinic:KEY}` tokens from the
 clinic facts, and gives templates a table of contents, the review status and related pages.
@@ -40,6 +43,7 @@ from clinic_facts import (
 from pelican import signals
 from pelican.contents import Article, Page
 
+from . import translations
 from .links import drop_missing_static_links, link_problems
 from .review import (
     NO,
@@ -64,6 +68,8 @@ DEFAULTS = {
     "typogrify_ignore_tags": ["pre", "code", "script", "style", "svg", "form", "textarea"],
     "review_max_age_days": 365,
     "toc_min_headings": 4,
+    # The site's languages; every page in the first (DEFAULT_LANG) needs a translation in the others.
+    "languages": ["en"],
 }
 
 TYPOGRIFY_CACHE_FILE = "editorial-typogrify.pickle"
@@ -116,6 +122,12 @@ def merged_options(settings: dict) -> dict:
         raise SettingsError("EDITORIAL['typogrify'] must be True or False")
     if not all(isinstance(t, str) for t in options["typogrify_ignore_tags"]):
         raise SettingsError("EDITORIAL['typogrify_ignore_tags'] must be a list of tag names")
+    languages = options["languages"]
+    if not isinstance(languages, list) or not all(isinstance(code, str) for code in languages):
+        raise SettingsError("EDITORIAL['languages'] must be a list of language codes")
+    default = settings.get("DEFAULT_LANG", "en")
+    if default not in languages:
+        raise SettingsError(f"EDITORIAL['languages'] must include DEFAULT_LANG ({default!r})")
     for key in ("review_max_age_days", "toc_min_headings"):
         if not isinstance(options[key], int) or options[key] < 1:
             raise SettingsError(f"EDITORIAL['{key}'] must be a positive whole number")
@@ -183,6 +195,10 @@ def check_front_matter(content) -> None:
     if medical not in YES | NO:
         report(content, "Medical", f"{meta.get('medical')!r} is not yes or no")
     for field_name, message in front_matter_problems(meta, datetime.date.today()):
+        report(content, field_name, message)
+    default_lang = _state.settings.get("DEFAULT_LANG", "en")
+    languages = _state.options["languages"]
+    for field_name, message in translations.front_matter_problems(meta, default_lang, languages):
         report(content, field_name, message)
 
 
@@ -254,6 +270,7 @@ def on_content_init(content) -> None:
     if not isinstance(content, (Page, Article)) or not _state.options:
         return
     check_front_matter(content)
+    content.translation_key = translations.translation_key(content.metadata, content.slug)
     text = content._content or ""
     content.literal_placeholder = PLACEHOLDER_MARK in text
     if _state.options["typogrify"] and text:
@@ -315,6 +332,11 @@ def go_live_items() -> list[str]:
                 f"{name}: still holds the sample text of `invoke new`: "
                 + ", ".join(content.scaffold_left)
             )
+    default_lang = _state.settings.get("DEFAULT_LANG", "en")
+    ordered = sorted(_state.contents, key=source_name)
+    items += translations.go_live_lines(
+        ordered, default_lang, _state.options["languages"], source_name
+    )
     return items
 
 
@@ -363,6 +385,17 @@ def on_all_generators_finalized(generators) -> None:
     by_slug = {c.slug: c for c in _state.contents if getattr(c, "slug", None)}
     by_url = {c.url: c for c in _state.contents}
     resolve_related(by_slug)
+    default_lang = settings.get("DEFAULT_LANG", "en")
+    for content, field_name, message in translations.link_originals(_state.contents, default_lang):
+        report(content, field_name, message)
+    for content in _state.contents:
+        if content.translation_outdated and not settings.get("GO_LIVE_CHECKS"):
+            logger.warning(
+                "%s %s is out of date: %s changed since it was translated",
+                LOG_PREFIX,
+                source_name(content),
+                source_name(content.original),
+            )
     for content, problem, needle in link_problems(_state.contents, context, content_root, by_url):
         report(content, "link", problem, needle=needle)
     if not settings.get("GO_LIVE_CHECKS"):

@@ -1,15 +1,15 @@
-"""What the theme needs computed: inline CSS and its CSP hash, headers, JSON-LD, sitemap, robots.
+"""What the theme needs computed: inlined CSS and script, headers, JSON-LD, sitemap, robots, words.
 
 - The theme's one stylesheet (`theme/static/css/site.css`) is inlined into every page, so the first
   screen needs no second request; the Content-Security-Policy allows exactly that style by its hash.
   The form page inlines the form's styles too, and a small loader (`js/load-intake.js`) that fetches
-  the form's script only after the first paint: nothing is fetched before the page is drawn.
-- Each page gets a policy in a `<meta http-equiv>`; `_headers` (the format Netlify and Cloudflare
-  Pages read) carries the site-wide one, with the headers a `<meta>` cannot carry. Reading pages run
-  no script; only the intake form page loads its own script and reaches the form endpoint's origin
-  (`INTAKE_ORIGIN`, which plugins/intake_form sets).
-- JSON-LD: MedicalClinic (from the clinic facts), MedicalWebPage with review and citations, FAQPage,
-  BreadcrumbList. Placeholders never go into it, and a page awaiting review claims no reviewer.
+  the form's script only after the first paint. Policies and `_headers`: headers.py.
+- JSON-LD for every page: structured_data.py.
+- The site is in more than one language: each page has a `lang`, and its translations are linked
+  through their English slug (`translation_key`, set by plugins/editorial). Templates get the words
+  of the page's language (`strings_for`), a page in a given language (`page_for`), and the page's
+  alternates for the language switch and hreflang links (`alternates`); sitemap.xml lists the same
+  alternates.
 - `sitemap.xml` and `robots.txt` are written after the build.
 - The theme's words come from `theme/strings.toml`, one table per language.
 
@@ -18,23 +18,38 @@ Settings: `SITE_META` (a dict merged over DEFAULTS, checked key by key).
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import html
-import json
 import logging
-import re
 import tomllib
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
-import rcssmin
-from clinic_facts import BuildStopped, SettingsError, known, plugin_options
+from clinic_facts import BuildStopped, SettingsError, plugin_options
 from markupsafe import Markup
 from pelican import signals
+
+from .headers import (  # noqa: F401 (re-exported for the tests)
+    HEADERS_FILE,
+    content_security_policy,
+    csp_hash,
+    headers_file,
+    headers_for,
+    inline_script,
+    minify_css,
+    origin_of,
+    parse_headers_file,
+)
+from .structured_data import (  # noqa: F401 (re-exported for the tests)
+    citations,
+    clinic_node,
+    json_ld_script,
+    page_graph,
+    questions,
+    reviewer_node,
+    sections_of,
+    topic_node,
+)
 
 logger = logging.getLogger(__name__)
 LOG_PREFIX = "[site_meta]"
@@ -57,15 +72,12 @@ DEFAULTS = {
     ),
 }
 
-SCHEMA_PAGE_TYPES = {"contact": "ContactPage", "about": "AboutPage"}
-HEADERS_FILE = "_headers"
-
 
 @dataclass
 class _State:
     settings: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
-    strings: dict = field(default_factory=dict)
+    strings: dict = field(default_factory=dict)  # language code -> that language's words
     css: str = ""
     css_hash: str = ""
     form_css: str = ""
@@ -73,7 +85,8 @@ class _State:
     loader: str = ""
     loader_hash: str = ""
     contents: list = field(default_factory=list)
-    by_slug: dict = field(default_factory=dict)
+    # (English slug, language) -> the page in that language.
+    by_key: dict = field(default_factory=dict)
 
 
 _state = _State()
@@ -96,8 +109,8 @@ def merged_options(settings: dict) -> dict:
     return options
 
 
-def load_strings(path: Path, lang: str) -> dict:
-    """The theme's words for `lang`, falling back key by key to English."""
+def load_all_strings(path: Path) -> dict[str, dict]:
+    """The theme's words for every language in the file, each falling back key by key to English."""
     try:
         with path.open("rb") as handle:
             tables = tomllib.load(handle)
@@ -105,344 +118,13 @@ def load_strings(path: Path, lang: str) -> dict:
         raise SettingsError(f"cannot read the theme's strings from {path}: {error}") from error
     if "en" not in tables:
         raise SettingsError(f"{path} has no [en] table")
-    strings = dict(tables["en"])
-    strings.update(tables.get(lang, {}))
-    return strings
+    return {lang: {**tables["en"], **table} for lang, table in tables.items()}
 
 
-def minify_css(css: str) -> str:
-    """The stylesheet without comments and needless whitespace (rcssmin, a maintained minifier)."""
-    return rcssmin.cssmin(css).strip()
-
-
-def inline_script(js: str) -> str:
-    """A script to inline: its `//` comment lines and indentation left out."""
-    lines = (line.strip() for line in js.splitlines())
-    return "".join(line for line in lines if line and not line.startswith("//"))
-
-
-def csp_hash(text: str) -> str:
-    """The CSP source expression that allows an inline element with exactly this text."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-# ---------------------------------------------------------------- security headers
-
-
-def origin_of(url: str | None) -> str | None:
-    match = re.match(r"^(https?://[^/?#]+)", url or "")
-    return match.group(1) if match else None
-
-
-def content_security_policy(
-    *,
-    style_hash: str,
-    form_page: bool,
-    form_origin: str | None,
-    for_meta: bool,
-    script_hash: str = "",
-) -> str:
-    """The policy for one kind of page.
-
-    Reading pages allow only the inlined stylesheet and same-site images: no script, no form posts,
-    no fonts, no frames. The form page also allows its inlined loader (`script_hash`) and the
-    script it loads from the site, and connections and form posts to the site and the form
-    endpoint's origin. `style_hash` may list several sources. `frame-ancestors` works only as a
-    header.
-    """
-    extra = f" {form_origin}" if form_origin else ""
-    directives = [
-        "default-src 'none'",
-        "base-uri 'none'",
-        "img-src 'self'",
-    ]
-    if form_page:
-        directives += [
-            f"style-src {style_hash}",
-            f"script-src 'self' {script_hash}".rstrip(),
-            f"connect-src 'self'{extra}",
-            f"form-action 'self'{extra}",
-        ]
-    else:
-        # No script runs here, so 'self' lets nothing connect; it lets Lighthouse, which fetches
-        # robots.txt from inside the page, read it (GoogleChrome/lighthouse#4386).
-        directives += [f"style-src {style_hash}", "connect-src 'self'", "form-action 'none'"]
-    if not for_meta:
-        directives.append("frame-ancestors 'none'")
-    return "; ".join(directives)
-
-
-def headers_file(
-    *, style_hash: str, form_origin: str | None, options: dict, script_hash: str = ""
-) -> str:
-    """`_headers`: one site-wide block.
-
-    Hosts join the values of every block that matches a path, and browsers enforce every policy
-    they get, so a per-page block could only tighten. The site-wide policy is therefore the form
-    page's, and each reading page tightens it with its own `<meta>` policy.
-    """
-    policy = content_security_policy(
-        style_hash=style_hash,
-        form_page=True,
-        form_origin=form_origin,
-        for_meta=False,
-        script_hash=script_hash,
-    )
-    lines = [
-        "# Written by plugins/site_meta at build time; do not edit.",
-        "/*",
-        f"  Content-Security-Policy: {policy}",
-        # A mental-health site: no page tells another site which page a visitor read.
-        "  Referrer-Policy: no-referrer",
-        "  X-Content-Type-Options: nosniff",
-        "  X-Frame-Options: DENY",
-        f"  Permissions-Policy: {options['permissions_policy']}",
-        f"  Strict-Transport-Security: max-age={options['hsts_max_age']}; includeSubDomains",
-        "  Cross-Origin-Opener-Policy: same-origin",
-        "  Cross-Origin-Resource-Policy: same-origin",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """`_headers` as (path pattern, [(name, value)]) in file order."""
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
-    for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        if not raw[0].isspace():
-            rules.append((raw.strip(), []))
-        elif rules and ":" in raw:
-            name, _, value = raw.strip().partition(":")
-            rules[-1][1].append((name.strip(), value.strip()))
-    return rules
-
-
-def headers_for(rules: list[tuple[str, list[tuple[str, str]]]], path: str) -> list[tuple[str, str]]:
-    """The headers a host would send for `path` (patterns: exact, or ending in `*`)."""
-    sent = []
-    for pattern, headers in rules:
-        if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
-            sent += headers
-    return sent
-
-
-# ---------------------------------------------------------------- reading page bodies
-
-
-def plain(fragment: str) -> str:
-    """Text of an HTML fragment, whitespace collapsed (no-break spaces from Typogrify included)."""
-    text = html.unescape(re.sub(r"<[^>]+>", "", fragment))
-    return re.sub(r"\s+", " ", text.replace("\xa0", " ")).strip()
-
-
-_BLOCKS = {"p", "li", "dt", "dd", "h3", "h4", "h5", "h6", "blockquote", "tr", "div", "figcaption"}
-
-
-class _Sections(HTMLParser):
-    """Splits a page body at its h2 headings, keeping each section's text and list items."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.sections: list[dict] = [{"id": None, "heading": "", "text": [], "items": []}]
-        self._in_h2 = False
-        self._item: dict | None = None
-        self._depth = 0
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if tag == "h2":
-            self._in_h2 = True
-            self._item = None
-            self.sections.append(
-                {"id": attributes.get("id"), "heading": "", "text": [], "items": []}
-            )
-        elif tag == "li":
-            self._depth += 1
-            if self._depth == 1:
-                self._item = {"text": [], "links": []}
-                self.sections[-1]["items"].append(self._item)
-        elif tag == "a" and self._item is not None and attributes.get("href"):
-            self._item["links"].append(attributes["href"])
-
-    def handle_endtag(self, tag):
-        if tag in _BLOCKS:
-            self.handle_data(" ")  # so that the text of two paragraphs does not run together
-        if tag == "h2":
-            self._in_h2 = False
-        elif tag == "li":
-            self._depth = max(0, self._depth - 1)
-            if self._depth == 0:
-                self._item = None
-        elif tag in ("ol", "ul") and self._depth == 0:
-            self._item = None
-
-    def handle_data(self, data):
-        section = self.sections[-1]
-        if self._in_h2:
-            section["heading"] += data
-            return
-        section["text"].append(data)
-        if self._item is not None:
-            self._item["text"].append(data)
-
-
-def sections_of(body: str) -> list[dict]:
-    parser = _Sections()
-    parser.feed(body or "")
-    parser.close()
-    for section in parser.sections:
-        section["heading"] = plain(section["heading"])
-        section["text"] = plain("".join(section["text"]))
-        for item in section["items"]:
-            item["text"] = plain("".join(item["text"]))
-    return parser.sections
-
-
-def citations(body: str) -> list[dict]:
-    """The entries of the `## References` section: their text and first web link."""
-    found = []
-    for section in sections_of(body):
-        if section["id"] != "references":
-            continue
-        for item in section["items"]:
-            web = [href for href in item["links"] if href.startswith(("https://", "http://"))]
-            entry = {"@type": "CreativeWork", "name": item["text"]}
-            if web:
-                entry["url"] = web[0]
-            found.append(entry)
-    return found
-
-
-def questions(body: str) -> list[dict]:
-    """FAQ entries: each h2 that ends in a question mark, answered by the text up to the next h2."""
-    found = []
-    for section in sections_of(body)[1:]:
-        if section["heading"].endswith("?") and section["text"]:
-            found.append(
-                {
-                    "@type": "Question",
-                    "name": section["heading"],
-                    "acceptedAnswer": {"@type": "Answer", "text": section["text"]},
-                }
-            )
-    return found
-
-
-# ---------------------------------------------------------------- JSON-LD
-
-
-def link(siteurl: str, url: str) -> str:
-    return f"{siteurl}/{url}"
-
-
-def clinic_node(clinic: dict, siteurl: str, strings: dict) -> dict:
-    """MedicalClinic from the clinic facts; placeholders are left out, never published."""
-    node = {"@type": "MedicalClinic", "@id": link(siteurl, "#clinic"), "name": clinic.get("name")}
-    node["url"] = link(siteurl, "")
-    optional = {
-        "alternateName": known(clinic.get("short_name")),
-        "telephone": known(clinic.get("phone_e164")) or known(clinic.get("phone")),
-        "email": known(clinic.get("email")),
-        "hasMap": known(clinic.get("map_url")),
-        # schema.org wants "Mo-Fr 09:00-17:00"; clinic.toml may give it as `opening_hours`.
-        "openingHours": known(clinic.get("opening_hours")),
-    }
-    node.update({key: value for key, value in optional.items() if value})
-    address = clinic.get("address") or {}
-    fields = {
-        "streetAddress": "street",
-        "addressLocality": "locality",
-        "addressRegion": "region",
-        "postalCode": "postal_code",
-        "addressCountry": "country",
-    }
-    postal = {prop: known(address.get(key)) for prop, key in fields.items()}
-    postal = {prop: value for prop, value in postal.items() if value}
-    if postal:
-        node["address"] = {"@type": "PostalAddress", **postal}
-    director = known(clinic.get("medical_director"))
-    if director:
-        node["employee"] = {"@type": "Physician", "name": director}
-    node["availableService"] = {"@type": "MedicalTherapy", "name": strings["service_name"]}
-    return node
-
-
-def reviewer_node(review) -> dict | None:
-    if review is None or review.pending or not known(review.reviewer):
-        return None
-    person = {"@type": "Person", "name": review.reviewer}
-    credentials = known(review.credentials)
-    if credentials:
-        person["honorificSuffix"] = credentials
-    return person
-
-
-def topic_node(slug: str, strings: dict) -> dict:
-    topics = strings.get("topics", {})
-    topic = topics.get(slug) or topics.get("default") or {"type": "Thing", "name": slug}
-    return {"@type": topic["type"], "name": topic["name"]}
-
-
-def page_graph(page, *, siteurl: str, settings: dict, options: dict, strings: dict) -> list[dict]:
-    """Every JSON-LD node for one page."""
-    slug = getattr(page, "slug", "")
-    url = link(siteurl, getattr(page, "url", ""))
-    home = link(siteurl, "")
-    title = plain(str(page.title))
-    medical = getattr(page, "review", None) is not None
-    body = getattr(page, "content", "") or ""
-    types = ["MedicalWebPage" if medical else SCHEMA_PAGE_TYPES.get(slug, "WebPage")]
-    faq = questions(body) if slug in options["faq_pages"] else []
-    if faq:
-        types.append("FAQPage")
-    node = {
-        "@type": types[0] if len(types) == 1 else types,
-        "@id": url,
-        "url": url,
-        "name": title,
-        "inLanguage": settings.get("DEFAULT_LANG", "en"),
-        "isPartOf": {"@type": "WebSite", "name": settings.get("SITENAME"), "url": home},
-    }
-    summary = plain(str(getattr(page, "summary", "") or ""))
-    if summary:
-        node["description"] = summary
-    if medical:
-        review = page.review
-        node["about"] = topic_node(slug, strings)
-        reviewer = reviewer_node(review)
-        if reviewer and review.date:
-            node["lastReviewed"] = review.date.isoformat()
-            node["reviewedBy"] = reviewer
-        cited = citations(body)
-        if cited:
-            node["citation"] = cited
-    if faq:
-        node["mainEntity"] = faq
-    graph = [node]
-    is_home = getattr(page, "save_as", "") == "index.html"
-    if slug in options["clinic_pages"] or is_home:
-        graph.append(clinic_node(settings.get("CLINIC", {}), siteurl, strings))
-    if not is_home:
-        crumbs = [(strings["home"], home), (title, url)]
-        graph.append(
-            {
-                "@type": "BreadcrumbList",
-                "itemListElement": [
-                    {"@type": "ListItem", "position": n, "name": name, "item": item}
-                    for n, (name, item) in enumerate(crumbs, 1)
-                ],
-            }
-        )
-    return graph
-
-
-def json_ld_script(graph: list[dict]) -> Markup:
-    """A JSON-LD data block; `<`, `>` and `&` escaped so no text can end the element early."""
-    data = json.dumps({"@context": "https://schema.org", "@graph": graph}, ensure_ascii=False)
-    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(f'<script type="application/ld+json">{data}</script>')
+def load_strings(path: Path, lang: str) -> dict:
+    """The theme's words for `lang`, falling back key by key to English."""
+    tables = load_all_strings(path)
+    return tables.get(lang, tables["en"])
 
 
 # ---------------------------------------------------------------- sitemap and robots
@@ -460,17 +142,35 @@ def listed(content) -> bool:
     )
 
 
-def sitemap_xml(contents: list, base: str) -> str:
+def language_versions(content, default_lang: str = "en") -> list[tuple[str, object]]:
+    """(hreflang, page) for the page and each translation, then x-default: the default language's."""
+    versions = [content, *getattr(content, "translations", [])]
+    versions = sorted((v for v in versions if listed(v)), key=lambda v: v.lang)
+    pairs = [(v.lang, v) for v in versions]
+    default = next((v for v in versions if v.lang == default_lang), None)
+    if len(pairs) > 1 and default is not None:
+        pairs.append(("x-default", default))
+    return pairs
+
+
+def sitemap_xml(contents: list, base: str, default_lang: str = "en") -> str:
+    """Every listed page, with its clinical review date and its language versions (hreflang)."""
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        ' xmlns:xhtml="http://www.w3.org/1999/xhtml">',
     ]
     entries = sorted((c.url, c) for c in contents if listed(c))
     for url, content in entries:
         lines.append(f"<url><loc>{xml_escape(base + '/' + url)}</loc>")
         review = getattr(content, "review", None)
-        if review is not None and review.date:
+        if review is not None and getattr(review, "date", None):
             lines[-1] += f"<lastmod>{review.date.isoformat()}</lastmod>"
+        versions = language_versions(content, default_lang)
+        if len(versions) > 1:
+            for hreflang, version in versions:
+                href = xml_escape(base + "/" + version.url, {'"': "&quot;"})
+                lines[-1] += f'<xhtml:link rel="alternate" hreflang="{hreflang}" href="{href}"/>'
         lines[-1] += "</url>"
     lines.append("</urlset>")
     return "\n".join(lines) + "\n"
@@ -486,11 +186,25 @@ def robots_txt(base: str) -> str:
 # ---------------------------------------------------------------- template helpers
 
 
-def long_date(value: datetime.date | None) -> str:
+def default_lang() -> str:
+    return _state.settings.get("DEFAULT_LANG", "en")
+
+
+def strings_for(lang: str | None) -> dict:
+    """The theme's words in `lang` (English where the language has no table)."""
+    return _state.strings.get(lang or default_lang(), _state.strings.get("en", {}))
+
+
+def long_date(value: datetime.date | None, strings: dict | None = None) -> str:
+    """A date in words: `date_format` of the given strings ({day}, {month} from `months`)."""
     if value is None:
         return ""
-    pattern = _state.strings.get("date_format", "%Y-%m-%d")
-    return value.strftime(pattern.replace("{day}", str(value.day)))
+    strings = strings or strings_for(None)
+    pattern = strings.get("date_format", "%Y-%m-%d").replace("{day}", str(value.day))
+    months = strings.get("months")
+    if months and "{month}" in pattern:
+        pattern = pattern.replace("{month}", months[value.month - 1])
+    return value.strftime(pattern)
 
 
 def page_csp(page) -> str:
@@ -505,19 +219,32 @@ def page_csp(page) -> str:
 
 
 def structured_data(page, siteurl: str) -> Markup:
+    lang = getattr(page, "lang", None)
+    home = page_for("home", lang)
     graph = page_graph(
         page,
         siteurl=siteurl,
         settings=_state.settings,
         options=_state.options,
-        strings=_state.strings,
+        strings=strings_for(lang),
+        home_url=home.url if home is not None else "",
     )
     return json_ld_script(graph)
 
 
-def page_for(slug: str):
-    """The page with this slug, or None (the home template lists pages by slug)."""
-    return _state.by_slug.get(slug)
+def page_for(slug: str, lang: str | None = None):
+    """The page whose English slug is `slug`, in `lang` (the default language if not given).
+
+    Falls back to the default language's page when there is no translation; None when there is
+    no such page at all. Templates name pages by their English slug in every language.
+    """
+    lang = lang or default_lang()
+    return _state.by_key.get((slug, lang)) or _state.by_key.get((slug, default_lang()))
+
+
+def alternates(page) -> list[tuple[str, object]]:
+    """The page's language versions for hreflang links: (code, page), then ("x-default", page)."""
+    return language_versions(page, default_lang()) if page is not None else []
 
 
 # ---------------------------------------------------------------- signal handlers
@@ -529,8 +256,7 @@ def on_initialized(pelican) -> None:
     try:
         _state.options = merged_options(pelican.settings)
         theme = Path(pelican.settings["THEME"])
-        lang = pelican.settings.get("DEFAULT_LANG", "en")
-        _state.strings = load_strings(theme / _state.options["strings"], lang)
+        _state.strings = load_all_strings(theme / _state.options["strings"])
         static = theme / "static"
         _state.css = minify_css(read_theme_file(static / _state.options["stylesheet"]))
         form_css = minify_css(read_theme_file(static / _state.options["form_stylesheet"]))
@@ -556,7 +282,9 @@ def on_generator_init(generator) -> None:
     if env is None or not _state.options:
         return
     env.globals.update(
-        STRINGS=_state.strings,
+        STRINGS=strings_for(None),
+        strings_for=strings_for,
+        alternates=alternates,
         SITE_CSS=Markup(_state.css),
         FORM_CSS=Markup(_state.form_css),
         FORM_LOADER=Markup(_state.loader),
@@ -567,11 +295,22 @@ def on_generator_init(generator) -> None:
     env.filters["long_date"] = long_date
 
 
+CONTENT_LISTS = (
+    "articles",
+    "translations",
+    "pages",
+    "hidden_pages",
+    "hidden_articles",
+    "hidden_translations",
+)
+
+
 def on_generator_finalized(generator) -> None:
-    for name in ("articles", "pages", "hidden_pages", "hidden_articles"):
+    for name in CONTENT_LISTS:
         for content in getattr(generator, name, []) or []:
             _state.contents.append(content)
-            _state.by_slug.setdefault(content.slug, content)
+            key = getattr(content, "translation_key", None) or content.slug
+            _state.by_key.setdefault((key, content.lang), content)
 
 
 def on_finalized(pelican) -> None:
@@ -580,7 +319,7 @@ def on_finalized(pelican) -> None:
     output = Path(pelican.settings["OUTPUT_PATH"])
     base = absolute_base(pelican.settings)
     files = {
-        "sitemap.xml": sitemap_xml(_state.contents, base),
+        "sitemap.xml": sitemap_xml(_state.contents, base, default_lang()),
         "robots.txt": robots_txt(base),
         HEADERS_FILE: headers_file(
             style_hash=f"{_state.css_hash} {_state.form_css_hash}",

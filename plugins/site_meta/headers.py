@@ -1,0 +1,135 @@
+"""Security headers: the Content-Security-Policy of each kind of page, and `_headers` for the host.
+
+Reading pages run no script and allow only the inlined stylesheet by its hash. The form page allows
+its inline loader by hash, the script it loads from the site, and connections and posts to the form
+endpoint's origin. `_headers` (the file Cloudflare Pages applies) carries the site-wide policy with
+the headers a `<meta>` cannot carry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import rcssmin
+
+HEADERS_FILE = "_headers"
+
+
+def minify_css(css: str) -> str:
+    """The stylesheet without comments and needless whitespace (rcssmin, a maintained minifier)."""
+    return rcssmin.cssmin(css).strip()
+
+
+def inline_script(js: str) -> str:
+    """A script to inline: its `//` comment lines and indentation left out."""
+    lines = (line.strip() for line in js.splitlines())
+    return "".join(line for line in lines if line and not line.startswith("//"))
+
+
+def csp_hash(text: str) -> str:
+    """The CSP source expression that allows an inline element with exactly this text."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+# ---------------------------------------------------------------- security headers
+
+
+def origin_of(url: str | None) -> str | None:
+    match = re.match(r"^(https?://[^/?#]+)", url or "")
+    return match.group(1) if match else None
+
+
+def content_security_policy(
+    *,
+    style_hash: str,
+    form_page: bool,
+    form_origin: str | None,
+    for_meta: bool,
+    script_hash: str = "",
+) -> str:
+    """The policy for one kind of page.
+
+    Reading pages allow only the inlined stylesheet and same-site images: no script, no form posts,
+    no fonts, no frames. The form page also allows its inlined loader (`script_hash`) and the
+    script it loads from the site, and connections and form posts to the site and the form
+    endpoint's origin. `style_hash` may list several sources. `frame-ancestors` works only as a
+    header.
+    """
+    extra = f" {form_origin}" if form_origin else ""
+    directives = [
+        "default-src 'none'",
+        "base-uri 'none'",
+        "img-src 'self'",
+    ]
+    if form_page:
+        directives += [
+            f"style-src {style_hash}",
+            f"script-src 'self' {script_hash}".rstrip(),
+            f"connect-src 'self'{extra}",
+            f"form-action 'self'{extra}",
+        ]
+    else:
+        # No script runs here, so 'self' lets nothing connect; it lets Lighthouse, which fetches
+        # robots.txt from inside the page, read it (GoogleChrome/lighthouse#4386).
+        directives += [f"style-src {style_hash}", "connect-src 'self'", "form-action 'none'"]
+    if not for_meta:
+        directives.append("frame-ancestors 'none'")
+    return "; ".join(directives)
+
+
+def headers_file(
+    *, style_hash: str, form_origin: str | None, options: dict, script_hash: str = ""
+) -> str:
+    """`_headers`: one site-wide block.
+
+    Hosts join the values of every block that matches a path, and browsers enforce every policy
+    they get, so a per-page block could only tighten. The site-wide policy is therefore the form
+    page's, and each reading page tightens it with its own `<meta>` policy.
+    """
+    policy = content_security_policy(
+        style_hash=style_hash,
+        form_page=True,
+        form_origin=form_origin,
+        for_meta=False,
+        script_hash=script_hash,
+    )
+    lines = [
+        "# Written by plugins/site_meta at build time; do not edit.",
+        "/*",
+        f"  Content-Security-Policy: {policy}",
+        # A mental-health site: no page tells another site which page a visitor read.
+        "  Referrer-Policy: no-referrer",
+        "  X-Content-Type-Options: nosniff",
+        "  X-Frame-Options: DENY",
+        f"  Permissions-Policy: {options['permissions_policy']}",
+        f"  Strict-Transport-Security: max-age={options['hsts_max_age']}; includeSubDomains",
+        "  Cross-Origin-Opener-Policy: same-origin",
+        "  Cross-Origin-Resource-Policy: same-origin",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """`_headers` as (path pattern, [(name, value)]) in file order."""
+    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if not raw[0].isspace():
+            rules.append((raw.strip(), []))
+        elif rules and ":" in raw:
+            name, _, value = raw.strip().partition(":")
+            rules[-1][1].append((name.strip(), value.strip()))
+    return rules
+
+
+def headers_for(rules: list[tuple[str, list[tuple[str, str]]]], path: str) -> list[tuple[str, str]]:
+    """The headers a host would send for `path` (patterns: exact, or ending in `*`)."""
+    sent = []
+    for pattern, headers in rules:
+        if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
+            sent += headers
+    return sent
