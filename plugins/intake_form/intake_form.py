@@ -120,8 +120,8 @@ def on_initialized(pelican) -> None:
             made = make_missing_development_key(merged_options(settings), Path.cwd())
             if made is not None:
                 logger.info(
-                    "%s no form key yet: made a throw-away development key pair in %s (local builds "
-                    "only; `invoke keygen` makes the clinic's real one)",
+                    "%s made a throw-away development key pair in %s for this build (`invoke "
+                    "keygen` makes the clinic's real key)",
                     LOG_PREFIX,
                     made,
                 )
