@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .browser_values import INPUT_MODES, check_autocomplete, check_pattern
+
 CONSENT_CHANNELS = ("phone", "email", "sms")
 TEXT_TYPES = {"text", "email", "tel"}
 # Boxes a visitor types into. Each renders spellcheck="false": the enhanced spellcheck of some
@@ -50,16 +52,6 @@ FORM_TEXTS = (
 )
 FORM_KEYS = {"name", "heading_level", "privacy_note", *FORM_TEXTS}
 CONSENT_KEYS = {"wording_version", "legend", "hint"}
-INPUT_MODES = {"none", "text", "decimal", "numeric", "tel", "search", "email", "url"}
-# WHATWG autofill field names a form like this may use; see the HTML standard's "autofill" section.
-AUTOFILL_FIELDS = {
-    "name", "honorific-prefix", "given-name", "additional-name", "family-name", "honorific-suffix",
-    "nickname", "email", "tel", "tel-national", "tel-country-code", "tel-area-code", "tel-local",
-    "street-address", "address-line1", "address-line2", "address-line3", "address-level1",
-    "address-level2", "postal-code", "country", "country-name", "bday", "sex", "language",
-    "organization", "organization-title",
-}  # fmt: skip
-AUTOFILL_MODIFIERS = {"shipping", "billing", "home", "work", "mobile", "fax", "pager"}
 # What the form's submission, the receiver and the staff tools put beside the answers. A field with
 # one of these names would give the staff's table (`invoke decrypt --csv`, the inbox) two columns of
 # one name, so the build refuses it. They come from:
@@ -79,8 +71,6 @@ RESERVED_PREFIX = "consent_"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _OPTION_VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FORM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-# Browsers compile `pattern` with the RegExp `v` flag, where these must be escaped inside [...].
-_V_FLAG_RESERVED = set("()[]{}/|")
 
 
 class IntakeFormError(ValueError):
@@ -286,7 +276,9 @@ def _check_field(source: str, index: int, table: object, earlier: list[Field]) -
                 "off, because some browsers' enhanced spellcheck sends what is typed to their servers"
             )
         if "autocomplete" in table:
-            values["autocomplete"] = _check_autocomplete(where, _text(where, table, "autocomplete"))
+            values["autocomplete"] = _browser_value(
+                where, check_autocomplete, _text(where, table, "autocomplete")
+            )
     if kind in TEXT_TYPES:
         if "inputmode" in table:
             values["inputmode"] = _text(where, table, "inputmode")
@@ -294,7 +286,7 @@ def _check_field(source: str, index: int, table: object, earlier: list[Field]) -
                 modes = ", ".join(sorted(INPUT_MODES))
                 raise FieldDefinitionError(f"{where}: 'inputmode' must be one of {modes}")
         if "pattern" in table:
-            values["pattern"] = _check_pattern(where, _text(where, table, "pattern"))
+            values["pattern"] = _browser_value(where, check_pattern, _text(where, table, "pattern"))
         if kind in {"email", "tel"} or values.get("pattern"):
             values["error_invalid"] = _text(where, table, "error_invalid")
         elif "error_invalid" in table:
@@ -348,47 +340,11 @@ def _check_condition(
     return target_name, tuple(wanted)
 
 
-def _check_autocomplete(where: str, value: str) -> str:
-    tokens = value.split()
-    if tokens in (["on"], ["off"]):
-        return value
-    valid = bool(tokens) and tokens[-1] in AUTOFILL_FIELDS
-    valid = valid and all(t in AUTOFILL_MODIFIERS or t.startswith("section-") for t in tokens[:-1])
-    if not valid:
-        raise FieldDefinitionError(
-            f"{where}: 'autocomplete' {value!r} is not an autofill token "
-            "(for example name, email, tel)"
-        )
-    return value
-
-
-def _check_pattern(where: str, pattern: str) -> str:
+def _browser_value(where: str, check, value: str) -> str:
     try:
-        re.compile(pattern)
-    except re.error as error:
-        raise FieldDefinitionError(
-            f"{where}: 'pattern' is not a valid pattern ({error})"
-        ) from error
-    in_class = escaped = False
-    for position, character in enumerate(pattern):
-        if escaped:
-            escaped = False
-        elif character == "\\":
-            escaped = True
-        elif in_class and character == "]":
-            in_class = False
-        elif not in_class and character == "[":
-            in_class = True
-        elif in_class and (
-            character in _V_FLAG_RESERVED
-            or (character == "-" and pattern[position - 1] == "[")
-            or (character == "-" and pattern[position + 1 : position + 2] == "]")
-        ):
-            raise FieldDefinitionError(
-                f"{where}: 'pattern': inside [...] write {character!r} as '\\{character}' "
-                "(browsers read patterns strictly and would ignore this one)"
-            )
-    return pattern
+        return check(value)
+    except ValueError as error:
+        raise FieldDefinitionError(f"{where}: {error}") from error
 
 
 def _check_options(where: str, options: object, kind: str) -> tuple[Option, ...]:
