@@ -250,7 +250,7 @@ def fresh_folder(tmp_path) -> Path:
     return folder
 
 
-def pelican_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
+def pelican_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`pelican content -s pelicanconf.py` as a newcomer types it, plus -v to show info lines (with
     `--log-handler plain` Pelican prints none). Pass every KEY=VALUE after one -e: a second -e
     replaces the first."""
@@ -259,7 +259,7 @@ def pelican_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
         cwd=folder,
-        env={**environ, "COLUMNS": "400"},
+        env={**environ, "COLUMNS": "400", **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -289,5 +289,17 @@ def test_go_live_build_never_makes_a_key(fresh_folder):
     )
     assert result.returncode == 1
     assert "cannot read the public key var/intake-dev/public.pem" in output_of(result)
+    assert DEV_KEY_LINE not in output_of(result)
+    assert not (fresh_folder / "var").exists()
+
+
+def test_a_key_set_elsewhere_is_used_and_no_development_key_is_made(fresh_folder, dev_keypair):
+    result = pelican_in(
+        fresh_folder,
+        "-e",
+        f'CACHE_PATH="{fresh_folder / "c"}"',
+        INTAKE_PUBLIC_KEY=str(dev_keypair / staff.DEV_PUBLIC_KEY),
+    )
+    assert result.returncode == 0, output_of(result)
     assert DEV_KEY_LINE not in output_of(result)
     assert not (fresh_folder / "var").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ def on_initialized(pelican) -> None:
     _state = _State(clinic=settings.get("CLINIC", {}) or {})
     try:
         if not settings.get("GO_LIVE_CHECKS"):
-            made = make_missing_development_key(merged_options(settings), Path.cwd())
+            made = make_missing_development_key(merged_options(settings, os.environ), Path.cwd())
             if made is not None:
                 logger.info(
                     "%s made a throw-away development key pair in %s for this build (`invoke "
