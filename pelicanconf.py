@@ -109,7 +109,8 @@ GO_LIVE_CHECKS = False
 INTAKE_FORM = {
     "endpoint": "http://127.0.0.1:8788/submit",
     "public_key": "var/intake-dev/public.pem",
-    "fields": "content/forms/intake.toml",
+    # One field file per language: a page gets the form in its own language.
+    "fields": {"en": "content/forms/intake.toml", "es": "content/forms/intake.es.toml"},
 }
 
 # Primary navigation: (key of the label in theme/strings.toml, English slug of the page, or
