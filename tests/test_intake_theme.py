@@ -182,42 +182,34 @@ def test_a_language_field_file_is_checked_like_the_first(tmp_path):
         plugin.resolve(settings, {})
 
 
-@pytest.fixture
-def spanish_content(tmp_path) -> Path:
-    """The real content, with the form's page marked as Spanish (Lang: es)."""
-    content = tmp_path / "content"
-    shutil.copytree(ROOT / "content", content)
-    page = content / FORM_PAGE_SOURCE
-    page.write_text("Lang: es\n" + page.read_text(encoding="utf-8"), encoding="utf-8")
-    return content
+# The Spanish edition's form page (content/pages/es/).
+SPANISH_FORM_PAGE = Path("es") / "es-la-ketamina-para-mi" / "index.html"
+SPANISH_FORM_SOURCE = ROOT / "content" / "pages" / "es" / "es-la-ketamina-para-mi.md"
 
 
-def test_build_gives_a_page_the_form_of_its_language(
-    tmp_path, dev_keypair, shipped_fields, spanish_content
-):
+def test_build_gives_a_page_the_form_of_its_language(tmp_path, dev_keypair, shipped_fields):
     spanish = second_language_file(tmp_path / "intake.es.toml")
     output = tmp_path / "output"
     fields = {"en": "content/forms/intake.toml", "es": str(spanish)}
-    result = run_pelican(
-        output, content=spanish_content, overrides={"INTAKE_FORM": {"fields": fields}}
-    )
+    result = run_pelican(output, overrides={"INTAKE_FORM": {"fields": fields}})
     assert result.returncode == 0, output_of(result)
-    # Pelican saves a page in another language under its own name (PAGE_LANG_SAVE_AS).
-    pages = [p for p in output.rglob("*.html") if "data-intake-form" not in p.read_text("utf-8")]
-    forms = [LexborHTMLParser(p.read_text("utf-8")).css_first("form.intake") for p in pages]
-    forms = [form for form in forms if form is not None]
-    assert len(forms) == 1
-    form = forms[0]
-    assert form.attributes["data-lang"] == "es"
-    assert form.css_first("button[type=submit]").text() == "Enviar"
+    forms = {
+        page: LexborHTMLParser((output / page).read_text("utf-8")).css_first("form.intake")
+        for page in (SPANISH_FORM_PAGE, Path(FORM_PAGE))
+    }
+    assert forms[SPANISH_FORM_PAGE].attributes["data-lang"] == "es"
+    assert forms[SPANISH_FORM_PAGE].css_first("button[type=submit]").text() == "Enviar"
+    assert forms[Path(FORM_PAGE)].attributes["data-lang"] == "en"
+    assert forms[Path(FORM_PAGE)].css_first("button[type=submit]").text() == "Send securely"
 
 
-def test_build_stops_when_a_page_language_has_no_field_file(tmp_path, dev_keypair, spanish_content):
-    result = run_pelican(tmp_path / "output", content=spanish_content)
+def test_build_stops_when_a_page_language_has_no_field_file(tmp_path, dev_keypair):
+    fields = {"en": "content/forms/intake.toml"}
+    result = run_pelican(tmp_path / "output", overrides={"INTAKE_FORM": {"fields": fields}})
     assert result.returncode == 1
     out = output_of(result)
     assert (
-        f"[intake_form] {spanish_content / FORM_PAGE_SOURCE} places the intake form, but its "
+        f"[intake_form] {SPANISH_FORM_SOURCE} places the intake form, but its "
         "language 'es' has no field file (INTAKE_FORM['fields'] has: en)"
     ) in out
     assert "Traceback" not in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -324,3 +325,34 @@ def test_robots_names_the_sitemap_only_with_an_absolute_address():
 def test_inline_script_leaves_out_comment_lines_and_indentation():
     source = "// why\n(function () {\n  // inner note\n  go(1);\n})();\n"
     assert sm.inline_script(source) == "(function () {go(1);})();"
+
+
+def test_sitemap_lists_each_language_version_with_x_default():
+    english = SimpleNamespace(url="depression/", lang="en", review=None, save_as="x")
+    spanish = SimpleNamespace(url="es/depresion/", lang="es", review=None, save_as="y")
+    english.translations, spanish.translations = [spanish], [english]
+    lone = SimpleNamespace(url="only/", lang="en", review=None, save_as="z", translations=[])
+    xml = sm.sitemap_xml([english, spanish, lone], "https://www.example.test")
+    root = ET.fromstring(xml)
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
+    links = {
+        url.find("s:loc", ns).text: [
+            (link.get("hreflang"), link.get("href")) for link in url.findall("x:link", ns)
+        ]
+        for url in root.findall("s:url", ns)
+    }
+    pair = [
+        ("en", "https://www.example.test/depression/"),
+        ("es", "https://www.example.test/es/depresion/"),
+        ("x-default", "https://www.example.test/depression/"),
+    ]
+    assert links["https://www.example.test/depression/"] == pair
+    assert links["https://www.example.test/es/depresion/"] == pair
+    assert links["https://www.example.test/only/"] == []  # no other language: no alternates
+
+
+def test_long_date_in_spanish_uses_the_month_names_of_the_strings():
+    strings = sm.load_strings(THEME / "strings.toml", "es")
+    assert sm.long_date(datetime.date(2026, 11, 3), strings) == "3 de noviembre de 2026"
+    english = sm.load_strings(THEME / "strings.toml", "en")
+    assert sm.long_date(datetime.date(2026, 11, 3), english) == "November 3, 2026"

@@ -145,9 +145,9 @@ def listed(content) -> bool:
 def language_versions(content, default_lang: str = "en") -> list[tuple[str, object]]:
     """(hreflang, page) for the page and each translation, then x-default: the default language's."""
     versions = [content, *getattr(content, "translations", [])]
-    versions = sorted((v for v in versions if listed(v)), key=lambda v: v.lang)
-    pairs = [(v.lang, v) for v in versions]
-    default = next((v for v in versions if v.lang == default_lang), None)
+    versions = [v for v in versions if listed(v)]
+    pairs = sorted(((getattr(v, "lang", default_lang), v) for v in versions), key=lambda p: p[0])
+    default = next((v for lang, v in pairs if lang == default_lang), None)
     if len(pairs) > 1 and default is not None:
         pairs.append(("x-default", default))
     return pairs
