@@ -44,6 +44,15 @@ def front_matter(source: Path) -> dict[str, str]:
     return meta
 
 
+def spanish_slugs() -> dict[str, str]:
+    """English slug -> slug of its Spanish translation, read from content/pages/es/."""
+    found = {}
+    for source in sorted((ROOT / "content" / "pages" / "es").glob("*.md")):
+        meta = front_matter(source)
+        found[meta["translation-of"]] = meta["slug"]
+    return found
+
+
 def as_json(value: object) -> str:
     if isinstance(value, str):
         try:

@@ -19,16 +19,17 @@ NOT_ELEMENTS = {TEXT, "-comment", "-doctype", "_comment", "_doctype", "!doctype"
 
 
 class Element:
-    """One element of a parsed page."""
+    """One element of a parsed page; each node has one Element (`wrap`), so `is` and `id` work."""
 
-    def __init__(self, node: LexborNode):
+    def __init__(self, node: LexborNode, known: dict[int, Element]):
         self.node = node
+        self._known = known
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Element) and self.node.mem_id == other.node.mem_id
-
-    def __hash__(self) -> int:
-        return hash(self.node.mem_id)
+    def wrap(self, node: LexborNode) -> Element:
+        element = self._known.get(node.mem_id)
+        if element is None:
+            element = self._known[node.mem_id] = Element(node, self._known)
+        return element
 
     def __repr__(self) -> str:
         return f"<Element {self.tag} {self.attrs}>"
@@ -44,7 +45,7 @@ class Element:
     @property
     def parent(self) -> Element | None:
         parent = self.node.parent
-        return Element(parent) if parent is not None and parent.tag not in NOT_ELEMENTS else None
+        return self.wrap(parent) if parent is not None and parent.tag not in NOT_ELEMENTS else None
 
     @property
     def children(self) -> list[Element | str]:
@@ -54,7 +55,7 @@ class Element:
             if child.tag == TEXT:
                 found.append(child.text_content or "")
             elif child.tag not in NOT_ELEMENTS:
-                found.append(Element(child))
+                found.append(self.wrap(child))
         return found
 
     def iter(self):
@@ -62,7 +63,7 @@ class Element:
         yield self
         for child in self.node.traverse(include_text=False):
             if child.mem_id != self.node.mem_id and child.tag not in NOT_ELEMENTS:
-                yield Element(child)
+                yield self.wrap(child)
 
     def find_all(self, tag: str, **attrs: str):
         """Elements by tag and attribute values; `data_endpoint=` matches `data-endpoint`."""
@@ -114,4 +115,7 @@ class Element:
 def parse(path: Path) -> Element:
     """The `<html>` element of a built page (parsed once per test session: built pages do not change)."""
     tree = LexborHTMLParser(path.read_text(encoding="utf-8"))
-    return Element(tree.root)
+    known: dict[int, Element] = {}
+    root = known[tree.root.mem_id] = Element(tree.root, known)
+    root.tree = tree  # the nodes live as long as their parser
+    return root

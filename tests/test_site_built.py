@@ -23,11 +23,41 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import MEDICAL_PAGES, PRODUCTION_URL, ROOT, build_or_fail
+from conftest import MEDICAL_PAGES, PRODUCTION_URL, ROOT, build_or_fail, spanish_slugs
 from htmltree import Element, parse
 
 CRISIS = "If you are in crisis, call or text 988 (Suicide & Crisis Lifeline) or call 911."
 FORM_SLUG = "is-ketamine-right-for-me"
+ES = spanish_slugs()  # English slug -> Spanish slug
+# What each language's pages must say and where its pages live.
+LANGUAGE = {
+    "en": {
+        "prefix": "",
+        "crisis": [CRISIS, "not monitored around the clock"],
+        "footer_labels": ("Phone", "Address"),
+    },
+    "es": {
+        "prefix": "es/",
+        # The 988 Lifeline in Spanish: call and press 2, or text AYUDA to 988.
+        "crisis": ["llame al 988 y marque 2", "envíe AYUDA", "al 988", "911", "24 horas"],
+        "footer_labels": ("Teléfono", "Dirección"),
+    },
+}
+FORM_PAGES = {f"{FORM_SLUG}/index.html", f"es/{ES[FORM_SLUG]}/index.html"}
+NOT_FOUND_PAGES = {"404.html", "es/404.html"}
+HOME_PAGES = {"index.html", "es/index.html"}
+
+
+def lang_of(name: str) -> str:
+    """The language of a built page, by where it is saved."""
+    return "es" if name.startswith("es/") else "en"
+
+
+def slug_in(lang: str, slug: str) -> str:
+    """A page's slug in a language, from its English slug ("" for the home page)."""
+    return ES.get(slug, slug) if lang == "es" and slug else slug
+
+
 MEDICAL = MEDICAL_PAGES
 CLINIC_PAGES = ["", "contact"]
 FOOTER_PAGES = ["privacy", "medical-disclaimer", "accessibility"]
@@ -110,15 +140,20 @@ def test_the_site_has_the_expected_pages(site_output: Path):
     expected = {"index.html", "404.html", f"{FORM_SLUG}/index.html", "faq/index.html"}
     expected |= {f"{slug}/index.html" for slug in MEDICAL + ["contact"] + FOOTER_PAGES}
     assert expected <= names
+    # The Spanish edition: every page, under /es/.
+    spanish = {"es/index.html", "es/404.html"}
+    spanish |= {f"es/{ES[p.removesuffix('/index.html')]}/index.html" for p in expected if "/" in p}
+    assert spanish <= names
 
 
 def test_every_page_has_the_theme_landmarks_and_the_crisis_notice(site_output: Path):
     problems = []
     for path in pages_of(site_output):
         doc, name = parse(path), name_of(site_output, path)
+        lang = lang_of(name)
         html = doc.one("html")
-        if html is None or html.attrs.get("lang") != "en":
-            problems.append(f"{name}: <html lang> is not 'en'")
+        if html is None or html.attrs.get("lang") != lang:
+            problems.append(f"{name}: <html lang> is not {lang!r}")
         main = doc.all("main", id="main")
         if len(main) != 1 or not [d for d in main[0].all("div") if "prose" in d.classes()]:
             problems.append(f'{name}: needs one <main id="main"> holding <div class="prose">')
@@ -132,18 +167,15 @@ def test_every_page_has_the_theme_landmarks_and_the_crisis_notice(site_output: P
         )
         if crisis is None or not crisis.inside("footer"):
             problems.append(f'{name}: no id="crisis" notice in the footer')
-        elif (
-            CRISIS not in crisis.visible_text()
-            or "not monitored around the clock" not in crisis.visible_text()
-        ):
-            problems.append(f"{name}: the crisis notice does not say {CRISIS!r} and the form note")
+        elif not all(part in crisis.visible_text() for part in LANGUAGE[lang]["crisis"]):
+            problems.append(f"{name}: the crisis notice does not say {LANGUAGE[lang]['crisis']}")
         footer = doc.one("footer")
         hrefs = [a.attrs.get("href", "") for a in footer.all("a")] if footer else []
         for slug in FOOTER_PAGES:
-            if not any(h.rstrip("/").endswith(slug) for h in hrefs):
-                problems.append(f"{name}: the footer does not link to {slug}")
+            if not any(h.rstrip("/").endswith(slug_in(lang, slug)) for h in hrefs):
+                problems.append(f"{name}: the footer does not link to {slug_in(lang, slug)}")
         footer_text = footer.visible_text() if footer else ""
-        for label in ("Phone", "Address"):
+        for label in LANGUAGE[lang]["footer_labels"]:
             if label not in footer_text:
                 problems.append(f"{name}: the footer has no {label}")
     assert problems == []
@@ -161,7 +193,7 @@ def links_in(element: Element | None) -> list[str]:
     for a in element.all("a"):
         href = urlsplit(a.attrs.get("href", ""))
         slug = href.path.rstrip("/").rsplit("/", 1)[-1]
-        slug = "" if slug in {".", ".."} else slug
+        slug = "" if slug in {".", "..", "es"} else slug  # a home page: /, or /es/ in Spanish
         targets.append(slug or (f"#{href.fragment}" if href.fragment else ""))
     return targets
 
@@ -170,13 +202,15 @@ def test_every_page_has_the_navigation_and_the_call_to_action(site_output: Path)
     problems = []
     for path in pages_of(site_output):
         doc, name = parse(path), name_of(site_output, path)
+        lang = lang_of(name)
         nav = next((n for n in doc.iter() if "site-nav" in n.classes()), None)
         slugs = links_in(nav)
         for slug in NAV_TARGETS:
-            if slug not in slugs:
-                problems.append(f"{name}: the main navigation does not link to {slug}")
+            target = slug if slug.startswith("#") else slug_in(lang, slug)
+            if target not in slugs:
+                problems.append(f"{name}: the main navigation does not link to {target}")
         cta_targets = slugs + links_in(doc.one("main"))
-        if FORM_SLUG not in cta_targets:
+        if slug_in(lang, FORM_SLUG) not in cta_targets:
             problems.append(f"{name}: no 'Is ketamine right for me?' link in the header or main")
     assert problems == []
 
@@ -252,7 +286,7 @@ def test_social_tags_on_every_page(site_output: Path):
 def test_production_canonical_and_og_url_are_absolute(production_output: Path):
     for path in pages_of(production_output):
         doc, name = parse(path), name_of(production_output, path)
-        if name == "404.html":
+        if name in NOT_FOUND_PAGES:
             assert meta(doc, name="robots") == "noindex"
             assert doc.one("link", rel="canonical") is None
             continue
@@ -269,7 +303,7 @@ def test_json_ld_parses_and_carries_the_expected_types(site_output: Path):
     for path in pages_of(site_output):
         name = name_of(site_output, path)
         nodes = json_ld(parse(path))
-        if name == "404.html":
+        if name in NOT_FOUND_PAGES:
             assert nodes == []
             continue
         assert nodes, f"{name}: no JSON-LD"
@@ -277,7 +311,9 @@ def test_json_ld_parses_and_carries_the_expected_types(site_output: Path):
         facts = [{k: v for k, v in n.items() if k != "mainEntity"} for n in nodes]
         assert "[TO CONFIRM" not in json.dumps(facts), f"{name}: a placeholder in the JSON-LD"
         kinds = types_in(nodes)
-        assert ("BreadcrumbList" in kinds) == (name != "index.html"), name
+        assert ("BreadcrumbList" in kinds) == (name not in HOME_PAGES), name
+        page_node = next(n for n in nodes if n.get("@id", "").endswith(url_path(site_output, path)))
+        assert page_node["inLanguage"] == lang_of(name), name
     for slug in CLINIC_PAGES:
         clinic = node_of(json_ld(page(site_output, slug)), "MedicalClinic")
         assert clinic["name"] == "Ketamine Clinics of Los Angeles"
@@ -360,7 +396,7 @@ def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
         referrer = meta(doc, name="referrer")
         # No page links a stylesheet: the form page inlines the form's styles with the site's.
         assert sheets == [], f"{name}: a stylesheet besides the inlined one"
-        if name == f"{FORM_SLUG}/index.html" and scripts:
+        if name in FORM_PAGES and scripts:
             # One inline loader, which fetches intake.js after the first paint.
             assert len(scripts) == 1 and "src" not in scripts[0].attrs, name
             assert scripts[0].attrs.get("data-src", "").rsplit("/", 1)[-1] == "intake.js"
@@ -507,7 +543,7 @@ def test_meta_policy_allows_exactly_the_inlined_style(site_output: Path):
         assert f"'sha256-{digest}'" in policy["style-src"].split(), name
         assert f"'sha256-{digest}'" in header_policy["style-src"].split(), name
         assert "frame-ancestors" not in policy, name
-        if name == f"{FORM_SLUG}/index.html":
+        if name in FORM_PAGES:
             loader = [s for s in doc.all("script") if "data-src" in s.attrs][0].raw()
             loader_hash = base64.b64encode(hashlib.sha256(loader.encode()).digest()).decode()
             assert policy.get("script-src") == f"'self' 'sha256-{loader_hash}'"
