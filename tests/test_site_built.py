@@ -341,6 +341,11 @@ def test_faq_questions_are_the_pages_question_headings(site_output: Path):
 # ---------------------------------------------------------------- script, fonts, bytes
 
 
+def file_name(url: str) -> str:
+    """The file a URL names, without its `?v=` version."""
+    return urlsplit(url).path.rsplit("/", 1)[-1]
+
+
 def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
     for path in pages_of(site_output):
         doc, name = parse(path), name_of(site_output, path)
@@ -348,9 +353,9 @@ def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
         sheets = [link.attrs["href"] for link in doc.all("link", rel="stylesheet")]
         referrer = meta(doc, name="referrer")
         if name == f"{FORM_SLUG}/index.html" and any(s.attrs.get("src") for s in scripts):
-            assert [s.attrs.get("src", "").rsplit("/", 1)[-1] for s in scripts] == ["intake.js"]
+            assert [file_name(s.attrs.get("src", "")) for s in scripts] == ["intake.js"]
             assert all("defer" in s.attrs for s in scripts), "intake.js must not block rendering"
-            assert [s.rsplit("/", 1)[-1] for s in sheets] == ["form.css"]
+            assert [file_name(s) for s in sheets] == ["form.css"]
             assert referrer == "no-referrer"
         else:
             assert scripts == [], f"{name}: a reading page with a script"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import html
 import json
@@ -177,8 +178,10 @@ def content_security_policy(
     return "; ".join(directives)
 
 
-def headers_file(*, style_hash: str, form_origin: str | None, options: dict) -> str:
-    """`_headers`: one site-wide block.
+def headers_file(
+    *, style_hash: str, form_origin: str | None, options: dict, preview: bool = False
+) -> str:
+    """`_headers`: one site-wide block, and a long cache for the theme's files.
 
     Hosts join the values of every block that matches a path, and browsers enforce every policy
     they get, so a per-page block could only tighten. The site-wide policy is therefore the form
@@ -200,6 +203,12 @@ def headers_file(*, style_hash: str, form_origin: str | None, options: dict) -> 
         "  Cross-Origin-Opener-Policy: same-origin",
         "  Cross-Origin-Resource-Policy: same-origin",
     ]
+    if preview:
+        # A preview deploy (PREVIEW = True) is for editors, never for search engines.
+        lines.append("  X-Robots-Tag: noindex")
+    # Every page names theme files with `?v=<content hash>` (asset_version), so a changed file
+    # gets a new URL and browsers may keep each one for a year without asking again.
+    lines += ["/theme/*", "  Cache-Control: public, max-age=31536000, immutable"]
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +233,22 @@ def headers_for(rules: list[tuple[str, list[tuple[str, str]]]], path: str) -> li
         if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
             sent += headers
     return sent
+
+
+@functools.lru_cache(maxsize=64)
+def _file_version(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def asset_version(name: str) -> str:
+    """The content hash of a theme file (`css/form.css`), for `?v=` in the URLs that name it."""
+    path = Path(_state.settings["THEME"]) / "static" / name
+    try:
+        stat = path.stat()  # the cache key: `invoke serve` rebuilds in one process
+        return _file_version(path, stat.st_mtime_ns, stat.st_size)
+    except OSError as error:
+        message = f"the template names a theme file that cannot be read: {path}: {error}"
+        raise SettingsError(message) from error
 
 
 # ---------------------------------------------------------------- reading page bodies
@@ -550,6 +575,7 @@ def on_generator_init(generator) -> None:
         page_csp=page_csp,
         structured_data=structured_data,
         page_for=page_for,
+        asset_version=asset_version,
     )
     env.filters["long_date"] = long_date
     env.tests["placeholder"] = is_placeholder
@@ -574,6 +600,7 @@ def on_finalized(pelican) -> None:
             style_hash=_state.css_hash,
             form_origin=origin_of(pelican.settings.get("INTAKE_ORIGIN")),
             options=_state.options,
+            preview=bool(pelican.settings.get("PREVIEW")),
         ),
     }
     for name, text in files.items():
