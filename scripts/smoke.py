@@ -100,7 +100,9 @@ def fetch(url: str, timeout: float = 20) -> Answer:
 
 
 def built_file(site: Path, path: str) -> Path:
-    return site / path.lstrip("/") / "index.html" if path.endswith("/") else site / path
+    """The file in the build that the host serves at the URL path `path`."""
+    relative = path.lstrip("/")
+    return site / relative / "index.html" if path.endswith("/") else site / relative
 
 
 def check(base_url: str, site: Path, pages: dict[str, str] | None = None) -> list[str]:
