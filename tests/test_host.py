@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, build_or_fail
 from host import wrangler_pages_dev
 from selectolax.lexbor import LexborHTMLParser
 from smoke import built_file, check, expected_for, fetch, header_problems, parse_headers_file
@@ -179,6 +179,40 @@ def test_theme_files_are_cached_for_a_year_under_content_hashed_urls(
     # Pages themselves are revalidated on every visit, so a deploy reaches visitors at once.
     [page_cache] = values(fetch(wrangler_url + "/"), "Cache-Control")
     assert "max-age=0" in page_cache and "immutable" not in page_cache
+
+
+# ---------------------------------------------------------------- preview deployments
+
+
+def robots_meta(html: str) -> list[str]:
+    tree = LexborHTMLParser(html)
+    return [node.attributes.get("content") or "" for node in tree.css('meta[name="robots"]')]
+
+
+def test_a_preview_build_is_noindex_on_every_page_and_in_a_header(tmp_path: Path, dev_keypair):
+    """The build preview.yml deploys (go-live checks off, PREVIEW on, relative URLs)."""
+    output = build_or_fail(
+        tmp_path / "output",
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": "false", "PREVIEW": "true", "RELATIVE_URLS": "true"},
+        env={"SITEURL": ""},
+    )
+    paths = html_paths(output)
+    with wrangler_pages_dev(output) as url:
+        for path in [*paths, "/no-such-page/"]:
+            answer = fetch(url + path)
+            assert values(answer, "X-Robots-Tag") == ["noindex"], path
+            assert robots_meta(answer.body.decode("utf-8")) == ["noindex"], path
+        # The preview's pages work at whatever address it gets: no absolute link to anywhere.
+        assert outside_references(fetch(url + FORM_PAGE).body.decode("utf-8"), url) == []
+
+
+def test_the_production_build_is_indexable(wrangler_url: str, wrangler_output: Path):
+    for path in html_paths(wrangler_output):
+        answer = fetch(wrangler_url + path)
+        assert values(answer, "X-Robots-Tag") == [], path
+        assert robots_meta(answer.body.decode("utf-8")) == [], path
+    assert robots_meta((wrangler_output / "404.html").read_text(encoding="utf-8")) == ["noindex"]
 
 
 # ---------------------------------------------------------------- the deploy's smoke check
