@@ -446,16 +446,20 @@ def policy_of(text: str) -> dict[str, str]:
 
 
 def headers_of(site: Path) -> dict[str, str]:
-    lines = (site / "_headers").read_text(encoding="utf-8").splitlines()
-    assert "/*" in lines
-    return {
-        k.strip(): v.strip()
-        for k, _, v in (line.partition(":") for line in lines if line.startswith("  "))
-    }
+    """The site-wide block of `_headers` (`/*`); what the host makes of it is in test_host.py."""
+    from smoke import parse_headers_file
+
+    rules = dict(parse_headers_file((site / "_headers").read_text(encoding="utf-8")))
+    assert list(rules) == ["/*", "/theme/*"], list(rules)
+    assert rules["/theme/*"] == [("Cache-Control", "public, max-age=31536000, immutable")]
+    names = [name for name, _ in rules["/*"]]
+    assert len(names) == len(set(names)), names
+    return dict(rules["/*"])
 
 
 def test_headers_file_has_the_security_headers(site_output: Path):
     headers = headers_of(site_output)
+    assert "X-Robots-Tag" not in headers  # only a PREVIEW build says noindex
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "camera=()" in headers["Permissions-Policy"]
