@@ -1,8 +1,9 @@
 """Lighthouse (mobile) on the key pages; exits non-zero when any category scores under 100.
 
 Builds the site with the production settings for a loopback address (placeholders allowed, as in
-the tests), serves it the way the host will (`_headers`, gzip) and runs the Lighthouse that
-package-lock.json pins (`npm ci` installs it) on the home page, a medical article and the form page.
+the tests), serves it with the host's own runtime (`wrangler pages dev`, scripts/host.py: `_headers`,
+compression, 404.html) and runs the Lighthouse that package-lock.json pins (`npm ci` installs both)
+on the home page, a medical article and the form page.
 
     python scripts/audit.py                      # build, serve, audit; exit 1 under budget
     python scripts/audit.py --reports var/audit  # also keep each page's JSON report
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,8 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from site_meta.preview import serve  # noqa: E402
+from host import HostError, free_port, wrangler_pages_dev  # noqa: E402
 
 PAGES = {
     "home": "/",
@@ -59,12 +60,6 @@ class AuditError(RuntimeError):
     """The audit could not run (as opposed to a page scoring under budget)."""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def build(output: Path, siteurl: str) -> None:
     """The production build, for `siteurl`, with the go-live checks off (placeholders remain)."""
     try:
@@ -86,6 +81,14 @@ def build(output: Path, siteurl: str) -> None:
     )
     if result.returncode != 0:
         raise AuditError(f"the build failed:\n{result.stdout}\n{result.stderr}")
+    leave_out(output / "_headers", AUDIT_LEAVES_OUT)
+
+
+def leave_out(headers: Path, names: frozenset[str]) -> None:
+    """Drop the `names` headers from a built `_headers` (the audit's own copy of the build)."""
+    lines = headers.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip().partition(":")[0] not in names]
+    headers.write_text("".join(kept), encoding="utf-8")
 
 
 def lighthouse(url: str, report: Path) -> dict:
@@ -181,10 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         site = Path(scratch) / "output"
         try:
             build(site, base_url)
-            with serve(site, port=port, leave_out=AUDIT_LEAVES_OUT):
+            with wrangler_pages_dev(site, port):
                 reports = options.reports or Path(scratch) / "reports"
                 passed = audit(site, base_url, reports, runs=max(1, options.runs))
-        except AuditError as error:
+        except (AuditError, HostError) as error:
             print(f"audit: {error}", file=sys.stderr)
             return 2
     if not passed:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,38 @@ def chromium_launch_options(**extra) -> dict:
     # Playwright chooses the headless mode itself.
     args = [flag for flag in CHROME_FLAGS if not flag.startswith("--headless")]
     return {"executable_path": chromium, "args": args, **extra}
+
+
+@pytest.fixture(scope="session")
+def wrangler_site(tmp_path_factory, dev_keypair) -> Iterator[tuple[str, Path]]:
+    """The production build served by Cloudflare Pages' own runtime: (base URL, output folder).
+
+    Built with publishconf.py for the address wrangler serves it at (SITEURL), go-live checks off
+    (placeholders remain), then `wrangler pages dev` (scripts/host.py) serves it on a free port
+    until the session ends. Tests usually take `wrangler_url` and, to compare with the files,
+    `wrangler_output`.
+    """
+    from host import free_port, wrangler_pages_dev
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    output = build_or_fail(
+        tmp_path_factory.mktemp("hosted") / "output",
+        settings="publishconf.py",
+        overrides={"GO_LIVE_CHECKS": "false"},
+        env={"SITEURL": base_url},
+    )
+    with wrangler_pages_dev(output, port) as url:
+        yield url, output
+
+
+@pytest.fixture(scope="session")
+def wrangler_url(wrangler_site) -> str:
+    """Base URL ("http://127.0.0.1:PORT") of the production build served by `wrangler pages dev`."""
+    return wrangler_site[0]
+
+
+@pytest.fixture(scope="session")
+def wrangler_output(wrangler_site) -> Path:
+    """The folder `wrangler_url` serves: the production build for that address."""
+    return wrangler_site[1]

@@ -354,25 +354,163 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():
     assert commands[1] in ci_script.splitlines()
 
 
+WORKFLOWS = ["ci.yml", "deploy.yml", "preview.yml"]
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def workflow_text(name: str) -> str:
+    return (ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8")
+
+
+def steps_using(job: dict, action: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").split("@")[0] == action]
+
+
+def runs_of(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job.get("steps", []))
+
+
 def test_pull_requests_run_the_readme_test_command():
     workflow = load_workflow("ci.yml")
     assert "pull_request" in workflow["on"]
     steps = workflow["jobs"]["test"]["steps"]
     assert readme_commands()[1] in [step.get("run") for step in steps]
-    assert any(step.get("uses", "").startswith("actions/cache@") for step in steps)
+    # The test job keeps a download cache of its own (its key says so); no release job has one.
+    [cache] = steps_using(workflow["jobs"]["test"], "actions/cache")
+    assert cache["with"]["key"].startswith("test-deps-")
 
 
-def test_push_to_main_tests_builds_for_production_and_deploys():
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflows_read_only_by_default_with_pinned_actions(name: str):
+    workflow, text = load_workflow(name), workflow_text(name)
+    assert workflow["permissions"] == {"contents": "read"}
+    for job_name, job in workflow["jobs"].items():
+        assert job.get("permissions") == {"contents": "read"}, f"{name}: {job_name}"
+        for step in job.get("steps", []):
+            uses = step.get("uses")
+            if uses is None:
+                continue
+            assert PINNED.match(uses), f"{name}: {uses} is not pinned by commit SHA"
+            # The version the SHA stands for, in a comment on the same line.
+            assert re.search(re.escape(uses) + r" # v\d+\.\d+\.\d+\n", text), uses
+            if uses.startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"{name}: {job_name}"
+        image = job.get("container")
+        if image is not None:
+            # By digest; until the digest is looked up, a TODO(pin) comment names the gap.
+            line = next(i for i, t in enumerate(text.splitlines()) if f"container: {image}" in t)
+            above = text.splitlines()[line - 3 : line]
+            assert "@sha256:" in image or any("TODO(pin)" in t for t in above), (name, image)
+
+
+def secret_users(workflow: dict) -> set[str]:
+    import yaml
+
+    return {
+        name
+        for name, job in workflow["jobs"].items()
+        if "secrets." in yaml.safe_dump(job) or job.get("secrets") == "inherit"
+    }
+
+
+def test_push_to_main_tests_builds_deploys_to_cloudflare_pages_and_smoke_checks():
     workflow = load_workflow("deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
     jobs = workflow["jobs"]
     assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
-    build_steps = jobs["build"]["steps"]
-    runs = [step.get("run", "") for step in build_steps]
-    assert "bash scripts/dev publish" in runs
-    uses = [step.get("uses", "").split("@")[0] for step in build_steps]
-    assert uses.index("actions/configure-pages") < uses.index("actions/upload-pages-artifact")
     assert jobs["build"]["needs"] == "test" and jobs["deploy"]["needs"] == "build"
-    assert jobs["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages@")
+    assert jobs["smoke"]["needs"] == "deploy"
+    # The build: only the build's packages, hashes checked, no cache; then `invoke publish`.
+    build = runs_of(jobs["build"])
+    assert "--require-hashes -r requirements-build.lock" in build and "--no-cache-dir" in build
+    assert ".venv/bin/invoke publish" in build
+    assert "scripts/dev" not in build and "npm" not in build  # no test tools
+    assert not steps_using(jobs["build"], "actions/cache")
     publish = (ROOT / "tasks.py").read_text(encoding="utf-8")
     assert 'pelican(c, "publishconf.py", "--fatal", "warnings")' in publish
+    # The deploy: the credentials are here and nowhere else; wrangler from package-lock.json.
+    assert secret_users(workflow) == {"deploy"}
+    assert "npm ci --omit=dev --ignore-scripts" in runs_of(jobs["deploy"])
+    [deploy] = steps_using(jobs["deploy"], "cloudflare/wrangler-action")
+    assert deploy["with"]["command"].startswith("pages deploy output --project-name=")
+    assert deploy["with"]["wranglerVersion"] == package_lock_wrangler()
+    assert set(deploy["with"]) >= {"apiToken", "accountId"}
+    # The smoke check of the live site, with the script the tests run against wrangler.
+    assert 'python3 scripts/smoke.py "$SITEURL" --site output' in runs_of(jobs["smoke"])
+
+
+def test_pull_requests_from_this_repository_get_a_noindex_preview():
+    workflow = load_workflow("preview.yml")
+    assert "pull_request" in workflow["on"]
+    jobs = workflow["jobs"]
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert all(job["if"] == same_repo for job in jobs.values())  # forks: no preview, no secrets
+    build = runs_of(jobs["build"])
+    assert "-e GO_LIVE_CHECKS=false PREVIEW=true" in " ".join(build.split())
+    assert "--require-hashes -r requirements-build.lock" in build
+    assert secret_users(workflow) == {"deploy"}
+    checkout = steps_using(jobs["deploy"], "actions/checkout")[0]
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    [deploy] = steps_using(jobs["deploy"], "cloudflare/wrangler-action")
+    assert " ".join(deploy["with"]["command"].split()).startswith("pages deploy output")
+    assert "--branch=pr-${{ github.event.pull_request.number }}" in deploy["with"]["command"]
+    assert '>> "$GITHUB_STEP_SUMMARY"' in runs_of(jobs["deploy"])
+
+
+def package_lock_wrangler() -> str:
+    import json
+
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
+    assert (
+        package["dependencies"]["wrangler"] == lock["packages"]["node_modules/wrangler"]["version"]
+    )
+    return lock["packages"]["node_modules/wrangler"]["version"]
+
+
+def locked(name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """requirements file -> {package: (version, hashes)}; every pin must carry hashes."""
+    text = (ROOT / name).read_text(encoding="utf-8")
+    pins = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2]):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        assert match, f"{name}: not a pinned requirement: {block[:60]!r}"
+        hashes = frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+        assert hashes, f"{name}: {match.group(1)} has no hash"
+        pins[match.group(1).lower()] = (match.group(2), hashes)
+    return pins
+
+
+def test_locks_carry_hashes_and_setup_requires_them():
+    everything, build = locked("requirements.lock"), locked("requirements-build.lock")
+    assert {"pytest", "playwright", "pelican", "invoke"} <= set(everything)
+    # The release build installs the same files the tests ran with, and no test tool.
+    assert all(everything[name] == pin for name, pin in build.items())
+    assert not {"pytest", "playwright", "axe-playwright-python", "ruff"} & set(build)
+    setup = (ROOT / "scripts" / "dev").read_text(encoding="utf-8")
+    installs = [line for line in setup.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes" in line for line in installs)
+    assert "--upgrade pip" not in setup
+    assert package_lock_wrangler() == "4.86.0"
+
+
+def test_nothing_says_the_site_deploys_to_github_pages():
+    old_host = "GitHub" + " Pages"  # spelled apart so this file does not match itself
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".lock", ".json"} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace").lower()
+        if any(
+            word in text for word in (old_host.lower(), "deploy" + "-pages", "configure" + "-pages")
+        ):
+            found.append(name)
+    assert found == []

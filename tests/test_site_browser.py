@@ -1,4 +1,8 @@
-"""Every built page in real Chromium, served as the host serves it (`_headers`, gzip, 404.html).
+"""Every page of the production build in real Chromium, served by the host's own runtime.
+
+The site is served by `wrangler pages dev` (Cloudflare Pages' workerd: `_headers`, compression,
+404.html, clean URLs; the `wrangler_url` fixture in conftest.py), so what the browser gets is what
+visitors get.
 
 For each page, at 390 px and 1280 px, in the light and the dark colour scheme: axe-core finds
 nothing; the page requests nothing but its own host; every request succeeds; the console stays clean
@@ -15,7 +19,6 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import chromium_launch_options, front_matter
 from playwright.sync_api import sync_playwright
-from site_meta.preview import serve
 
 VIEWS = [(390, "light"), (390, "dark"), (1280, "light"), (1280, "dark")]
 AXE_OPTIONS = {"resultTypes": ["violations"], "rules": {"target-size": {"enabled": True}}}
@@ -89,16 +92,10 @@ class Tab:
 
 
 @pytest.fixture(scope="module")
-def base_url(site_output: Path):
-    with serve(site_output) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def tab(base_url: str):
+def tab(wrangler_url: str):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_options())
-        tab = Tab(browser, base_url)
+        tab = Tab(browser, wrangler_url)
         yield tab
         tab.close()
         browser.close()
@@ -124,10 +121,10 @@ def test_page_in_the_browser(tab: Tab, path: str):
     assert problems == []
 
 
-def test_every_built_page_is_visited(site_output: Path):
+def test_every_built_page_is_visited(wrangler_output: Path):
     built = {
-        "/" + p.relative_to(site_output).as_posix().removesuffix("index.html")
-        for p in site_output.rglob("*.html")
+        "/" + p.relative_to(wrangler_output).as_posix().removesuffix("index.html")
+        for p in wrangler_output.rglob("*.html")
     }
     assert built == set(built_paths())
 
@@ -180,3 +177,17 @@ def test_a_missing_page_gets_the_404_page(tab: Tab):
     response = tab.page.goto(tab.base + "/does-not-exist/")
     assert response.status == 404
     assert "Page not found" in tab.page.title()
+
+
+def test_the_browser_gets_the_sites_referrer_policy_from_the_host(tab: Tab):
+    """The host has a default of its own (strict-origin-when-cross-origin, which sends the page's
+    address along on same-site requests); the browser gets only the site's `no-referrer`, and it
+    rules even a document with no `<meta name="referrer">` of its own."""
+    response = tab.page.goto(tab.base + "/robots.txt")
+    assert response.header_values("referrer-policy") == ["no-referrer"]
+    with tab.page.expect_request("**/sitemap.xml") as sent:
+        tab.page.evaluate("fetch('/sitemap.xml').then(r => r.text())")
+    assert "referer" not in sent.value.all_headers()
+    response = tab.page.goto(tab.base + "/depression/")
+    assert response.header_values("referrer-policy") == ["no-referrer"]
+    assert response.header_values("content-security-policy") != []

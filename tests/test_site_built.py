@@ -388,6 +388,11 @@ def test_faq_questions_are_the_pages_question_headings(site_output: Path):
 # ---------------------------------------------------------------- script, fonts, bytes
 
 
+def file_name(url: str) -> str:
+    """The file a URL names, without its `?v=` version."""
+    return urlsplit(url).path.rsplit("/", 1)[-1]
+
+
 def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
     for path in pages_of(site_output):
         doc, name = parse(path), name_of(site_output, path)
@@ -399,7 +404,7 @@ def test_only_the_form_page_loads_script_and_form_styles(site_output: Path):
         if name in FORM_PAGES and scripts:
             # One inline loader, which fetches intake.js after the first paint.
             assert len(scripts) == 1 and "src" not in scripts[0].attrs, name
-            assert scripts[0].attrs.get("data-src", "").rsplit("/", 1)[-1] == "intake.js"
+            assert file_name(scripts[0].attrs.get("data-src", "")) == "intake.js"
             assert "createElement" in scripts[0].raw()
             assert ".intake-" in doc.one("style").raw(), "the form's styles are not inlined"
         else:
@@ -490,16 +495,20 @@ def policy_of(text: str) -> dict[str, str]:
 
 
 def headers_of(site: Path) -> dict[str, str]:
-    lines = (site / "_headers").read_text(encoding="utf-8").splitlines()
-    assert "/*" in lines
-    return {
-        k.strip(): v.strip()
-        for k, _, v in (line.partition(":") for line in lines if line.startswith("  "))
-    }
+    """The site-wide block of `_headers` (`/*`); what the host makes of it is in test_host.py."""
+    from smoke import parse_headers_file
+
+    rules = dict(parse_headers_file((site / "_headers").read_text(encoding="utf-8")))
+    assert list(rules) == ["/*", "/theme/*"], list(rules)
+    assert rules["/theme/*"] == [("Cache-Control", "public, max-age=31536000, immutable")]
+    names = [name for name, _ in rules["/*"]]
+    assert len(names) == len(set(names)), names
+    return dict(rules["/*"])
 
 
 def test_headers_file_has_the_security_headers(site_output: Path):
     headers = headers_of(site_output)
+    assert "X-Robots-Tag" not in headers  # only a PREVIEW build says noindex
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "camera=()" in headers["Permissions-Policy"]

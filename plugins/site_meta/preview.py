@@ -1,6 +1,8 @@
-"""Serve a built site on loopback as its host would: `_headers` applied, gzip, 404.html for misses.
+"""An emulation of the host on loopback: `_headers` applied, gzip, 404.html for misses.
 
-Used by the browser tests and `invoke audit`, so both see the headers production sends.
+The tests and `invoke audit` use the host's own runtime instead (`wrangler pages dev`: scripts/host.py
+and the `wrangler_url` fixture). Only tests/test_intake_browser.py still uses this; delete it once that
+module moves to `wrangler_url`.
 
     with serve(Path("output")) as base_url:
         ...  # base_url is "http://127.0.0.1:PORT"

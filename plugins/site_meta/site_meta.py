@@ -19,6 +19,8 @@ Settings: `SITE_META` (a dict merged over DEFAULTS, checked key by key).
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
 import logging
 import tomllib
 from dataclasses import dataclass, field
@@ -207,6 +209,22 @@ def long_date(value: datetime.date | None, strings: dict | None = None) -> str:
     return value.strftime(pattern)
 
 
+@functools.lru_cache(maxsize=64)
+def _file_version(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def asset_version(name: str) -> str:
+    """The content hash of a theme file (`css/form.css`), for `?v=` in the URLs that name it."""
+    path = Path(_state.settings["THEME"]) / "static" / name
+    try:
+        stat = path.stat()  # the cache key: `invoke serve` rebuilds in one process
+        return _file_version(path, stat.st_mtime_ns, stat.st_size)
+    except OSError as error:
+        message = f"the template names a theme file that cannot be read: {path}: {error}"
+        raise SettingsError(message) from error
+
+
 def page_csp(page) -> str:
     form_page = bool(getattr(page, "intake_form", False))
     return content_security_policy(
@@ -285,6 +303,7 @@ def on_generator_init(generator) -> None:
         STRINGS=strings_for(None),
         strings_for=strings_for,
         alternates=alternates,
+        asset_version=asset_version,
         SITE_CSS=Markup(_state.css),
         FORM_CSS=Markup(_state.form_css),
         FORM_LOADER=Markup(_state.loader),
@@ -326,6 +345,7 @@ def on_finalized(pelican) -> None:
             script_hash=_state.loader_hash,
             form_origin=origin_of(pelican.settings.get("INTAKE_ORIGIN")),
             options=_state.options,
+            preview=bool(pelican.settings.get("PREVIEW")),
         ),
     }
     for name, text in files.items():
