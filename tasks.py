@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import sys
+import unicodedata
 from pathlib import Path
 
 from invoke import Context, Exit, task
@@ -154,27 +155,89 @@ def test(c: Context, k: str = "", audit_pages: bool = True) -> None:
 
 @task
 def audit(c: Context) -> None:
-    """Run Lighthouse (mobile, median of 3 runs) on the home page, an article and the form page; fail under 100."""
+    """Run Lighthouse (mobile, median of 3) on key pages in both languages; fail under 100 or LCP over 0.8 s."""
     ensure_dev_keys()
     c.run(f"{PYTHON} scripts/audit.py")
 
 
-@task(
-    help={"title": "the page title, in quotes", "medical": "a medical page (needs clinical review)"}
-)
-def new(c: Context, title: str, medical: bool = False) -> None:
-    """Start a new page in content/pages/ with every required field and sample text to replace."""
-    from editorial.review import scaffold_page
+def slug_of(title: str) -> str:
+    """A URL slug from a title: accents dropped (depresión -> depresion), words joined by '-'."""
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
 
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+@task(
+    help={
+        "title": "the page title, in quotes",
+        "medical": "a medical page (needs clinical review)",
+        "lang": "the language of a translation, e.g. es",
+        "translation_of": "with --lang: the slug (or file) of the English page it translates",
+    }
+)
+def new(
+    c: Context, title: str, medical: bool = False, lang: str = "", translation_of: str = ""
+) -> None:
+    """Start a new page (or, with --lang and --translation-of, a translation) with every required field.
+
+    A translation goes to content/pages/LANG/, records the English text it is made from, and keeps
+    the English page's Medical, Related and References; its sample text is to be replaced.
+    """
+    from editorial.review import read_source, scaffold_page
+    from editorial.translations import scaffold
+
+    slug = slug_of(title)
     if not slug:
         raise Exit("The title needs at least one letter or digit.")
-    path = CONTENT / "pages" / f"{slug}.md"
+    if bool(lang) != bool(translation_of):
+        raise Exit(
+            "A translation needs both --lang (e.g. es) and --translation-of (the English slug)."
+        )
+    folder = CONTENT / "pages" / lang if lang else CONTENT / "pages"
+    path = folder / f"{slug}.md"
     shown = os.path.relpath(path, ROOT)
     if path.exists():
         raise Exit(f"{shown} already exists: choose another title or edit that file.")
-    path.write_text(scaffold_page(title, slug, medical=medical), encoding="utf-8")
+    if lang:
+        original = _find_page(CONTENT, translation_of)
+        if original.parent != (CONTENT / "pages").resolve():
+            raise Exit(f"{translation_of} is not an English page (content/pages/*.md).")
+        translated = {}
+        for source in folder.glob("*.md"):
+            meta, _body = read_source(source)
+            if meta.get("translation-of") and meta.get("slug"):
+                translated[meta["translation-of"]] = meta["slug"]
+        if read_source(original)[0].get("slug", original.stem) in translated:
+            raise Exit(f"{translation_of} already has a translation in {lang!r} in {folder}.")
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(scaffold(title, slug, lang, original, translated), encoding="utf-8")
+    else:
+        path.write_text(scaffold_page(title, slug, medical=medical), encoding="utf-8")
     print(f"created {shown}: now replace its sample text (see docs/editing.md)")
+
+
+@task(help={"page": "the translation: its file, or its slug"})
+def translated(c: Context, page: str) -> None:
+    """Record that a translation now matches its English page as it stands (after updating it).
+
+    Writes the fingerprint of the English text into the translation's Translated-from field, so the
+    build stops listing it as out of date. Commit the translation afterwards.
+    """
+    from editorial.review import read_source
+    from editorial.translations import record
+
+    path = _find_page(CONTENT, page)
+    meta, _body = read_source(path)
+    english = meta.get("translation-of")
+    if not meta.get("lang") or not english:
+        raise Exit(
+            f"{os.path.relpath(path, ROOT)} is not a translation (no Lang and Translation-of)."
+        )
+    original = _find_page(CONTENT, english)
+    record(path, original)
+    print(
+        f"{os.path.relpath(path, ROOT)} now translates {os.path.relpath(original, ROOT)} as it "
+        "stands: commit it"
+    )
 
 
 def _find_page(content: Path, page: str) -> Path:

@@ -31,6 +31,8 @@ PAGES = {
     "home": "/",
     "medical article": "/depression/",
     "form page": "/is-ketamine-right-for-me/",
+    "Spanish home": "/es/",
+    "Spanish form page": "/es/es-la-ketamina-para-mi/",
 }
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
 BUDGET = 100

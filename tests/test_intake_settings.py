@@ -557,7 +557,7 @@ def test_build_places_the_form_and_allows_its_origin(tmp_path, dev_keypair):
     assert "form-action &#39;self&#39; https://forms.example.org:8443" in csp
     assert "https://forms.example.org:8443" in (output / "_headers").read_text(encoding="utf-8")
     # The form's script is fetched after the first paint by an inline loader; its styles are inlined.
-    assert re.search(r'<script data-src="[^"]*theme/js/intake\.js">', page)
+    assert re.search(r'<script data-src="[^"]*theme/js/intake\.js(\?v=[0-9a-f]+)?">', page)
     assert "theme/css/form.css" not in page
     assert '<meta name="referrer" content="no-referrer">' in page
 

@@ -27,14 +27,16 @@ SITE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def built_paths() -> list[str]:
-    """URL paths of the pages the build writes, read from the front matter of content/pages (so the
-    tests can be listed before the site is built); a test below checks the build agrees."""
+    """URL paths of the pages the build writes, read from the front matter of content/pages and its
+    language folders (so the tests can be listed before the site is built); a test below checks
+    the build agrees."""
     paths = []
-    for source in sorted((SITE_ROOT / "content" / "pages").glob("*.md")):
+    for source in sorted((SITE_ROOT / "content" / "pages").rglob("*.md")):
         meta = front_matter(source)
         if meta.get("status") == "draft":
             continue
-        save_as = meta.get("save_as") or f"{meta.get('slug') or source.stem}/index.html"
+        folder = f"{meta['lang']}/" if meta.get("lang", "en") != "en" else ""
+        save_as = meta.get("save_as") or f"{folder}{meta.get('slug') or source.stem}/index.html"
         paths.append("/" + save_as.removesuffix("index.html"))
     return paths
 

@@ -132,3 +132,43 @@ def record(path: Path, original: Path) -> str:
     lines.insert(at, f"Translated-from: {value}")
     path.write_text("\n".join(lines) + blank + body, encoding="utf-8")
     return value
+
+
+def scaffold(
+    title: str, slug: str, lang: str, original: Path, translated_slugs: Mapping[str, str]
+) -> str:
+    """The new translation `invoke new --lang L --translation-of SLUG` writes.
+
+    Every required field, the fingerprint of the English text as it is today, the English page's
+    Medical and Related (as the slugs of their translations, where these exist) and its References
+    (sources stay in their original language); the text is the sample text of `invoke new`, which
+    the go-live checklist names until it is replaced.
+    """
+    from .review import (  # noqa: PLC0415 (the scaffold is the review module's)
+        SCAFFOLD_HEADING,
+        SCAFFOLD_PARAGRAPH,
+        SCAFFOLD_SUMMARY,
+        SCAFFOLD_TEXT,
+        read_source,
+    )
+
+    meta, body = read_source(original)
+    lines = [
+        f"Title: {title}",
+        f"Slug: {slug}",
+        f"Lang: {lang}",
+        f"Translation-of: {meta.get('slug') or original.stem}",
+        f"Translated-from: {fingerprint_of_file(original)}",
+        f"Summary: {SCAFFOLD_SUMMARY}",
+    ]
+    if meta.get("medical"):
+        lines.append(f"Medical: {meta['medical']}")
+    related = [s.strip() for s in meta.get("related", "").split(",") if s.strip()]
+    related = [translated_slugs[s] for s in related if s in translated_slugs]
+    if related:
+        lines.append(f"Related: {', '.join(related)}")
+    lines += ["", SCAFFOLD_PARAGRAPH, "", f"## {SCAFFOLD_HEADING}", "", SCAFFOLD_TEXT]
+    references = re.search(r"^## References.*?\n(.*)", body, re.S | re.M)
+    if references:
+        lines += ["", "## References {#references}", "", references.group(1).strip()]
+    return "\n".join(lines) + "\n"

@@ -144,10 +144,16 @@ def listed(content) -> bool:
     )
 
 
-def language_versions(content, default_lang: str = "en") -> list[tuple[str, object]]:
-    """(hreflang, page) for the page and each translation, then x-default: the default language's."""
+def language_versions(
+    content, default_lang: str = "en", *, indexed: bool = True
+) -> list[tuple[str, object]]:
+    """(hreflang, page) for the page and each translation, then x-default: the default language's.
+
+    With `indexed` (hreflang links, the sitemap) only published pages count; the language switch
+    also links hidden pages such as the 404 page to their translation.
+    """
     versions = [content, *getattr(content, "translations", [])]
-    versions = [v for v in versions if listed(v)]
+    versions = [v for v in versions if getattr(v, "save_as", "") and (listed(v) or not indexed)]
     pairs = sorted(((getattr(v, "lang", default_lang), v) for v in versions), key=lambda p: p[0])
     default = next((v for lang, v in pairs if lang == default_lang), None)
     if len(pairs) > 1 and default is not None:
@@ -260,9 +266,12 @@ def page_for(slug: str, lang: str | None = None):
     return _state.by_key.get((slug, lang)) or _state.by_key.get((slug, default_lang()))
 
 
-def alternates(page) -> list[tuple[str, object]]:
-    """The page's language versions for hreflang links: (code, page), then ("x-default", page)."""
-    return language_versions(page, default_lang()) if page is not None else []
+def alternates(page, indexed: bool = True) -> list[tuple[str, object]]:
+    """The page's language versions: (code, page), then ("x-default", page).
+
+    `indexed=False` for the language switch, which hidden pages (404) have too.
+    """
+    return language_versions(page, default_lang(), indexed=indexed) if page is not None else []
 
 
 # ---------------------------------------------------------------- signal handlers
