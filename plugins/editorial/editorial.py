@@ -21,10 +21,8 @@ and field; the build then stops with exit status 1 and no traceback.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import html
 import logging
-import pickle
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -59,6 +57,7 @@ from .review import (
     scaffold_left,
     stale_line,
 )
+from .typography import TypogrifyCache
 
 logger = logging.getLogger(__name__)
 LOG_PREFIX = "[editorial]"
@@ -71,8 +70,6 @@ DEFAULTS = {
     # The site's languages; every page in the first (DEFAULT_LANG) needs a translation in the others.
     "languages": ["en"],
 }
-
-TYPOGRIFY_CACHE_FILE = "editorial-typogrify.pickle"
 
 _TOKEN = re.compile(r"\{clinic:([a-z0-9_.]+)\}")
 # An attribute value holding a token, and a link whose address is a fact (mailto:/tel: allowed).
@@ -103,9 +100,7 @@ class _State:
     options: dict = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     contents: list = field(default_factory=list)
-    typogrify_cache: dict = field(default_factory=dict)
-    typogrify_used: dict = field(default_factory=dict)
-    cache_file: Path | None = None
+    typogrify: TypogrifyCache | None = None
     signoffs: list = field(default_factory=list)
 
 
@@ -202,19 +197,6 @@ def check_front_matter(content) -> None:
         report(content, field_name, message)
 
 
-def typogrified(text: str) -> str:
-    from typogrify.filters import typogrify  # noqa: PLC0415 (only when switched on)
-
-    ignore_tags = _state.options["typogrify_ignore_tags"]
-    # The cache key covers the settings too, so changing the ignored tags redoes the work.
-    key = hashlib.sha1(f"{ignore_tags!r}\0{text}".encode()).hexdigest()
-    result = _state.typogrify_cache.get(key)
-    if result is None:
-        result = typogrify(text, ignore_tags)
-    _state.typogrify_used[key] = result
-    return result
-
-
 def fill_clinic_tokens(content, text: str) -> str:
     clinic = _state.settings.get("CLINIC", {})
 
@@ -273,8 +255,8 @@ def on_content_init(content) -> None:
     content.translation_key = translations.translation_key(content.metadata, content.slug)
     text = content._content or ""
     content.literal_placeholder = PLACEHOLDER_MARK in text
-    if _state.options["typogrify"] and text:
-        text = typogrified(text)
+    if _state.typogrify is not None and text:
+        text = _state.typogrify(text)
     text = fill_clinic_tokens(content, text)
     text = drop_missing_static_links(
         text,
@@ -355,13 +337,12 @@ def on_initialized(pelican) -> None:
     except SettingsError as error:
         raise BuildStopped(f"{LOG_PREFIX} {error}") from error
     load_reviews(pelican.settings)
-    _state.cache_file = Path(pelican.settings.get("CACHE_PATH", "cache")) / TYPOGRIFY_CACHE_FILE
-    if pelican.settings.get("LOAD_CONTENT_CACHE") and _state.cache_file.is_file():
-        try:
-            with _state.cache_file.open("rb") as handle:
-                _state.typogrify_cache = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError) as error:
-            logger.warning("%s ignoring an unreadable typogrify cache: %s", LOG_PREFIX, error)
+    if _state.options["typogrify"]:
+        _state.typogrify = TypogrifyCache(
+            Path(pelican.settings.get("CACHE_PATH", "cache")),
+            _state.options["typogrify_ignore_tags"],
+            load=bool(pelican.settings.get("LOAD_CONTENT_CACHE")),
+        )
 
 
 def load_reviews(settings) -> None:
@@ -411,14 +392,8 @@ def on_all_generators_finalized(generators) -> None:
 
 
 def on_finalized(pelican) -> None:
-    if _state.cache_file is None or not pelican.settings.get("CACHE_CONTENT"):
-        return
-    try:
-        _state.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with _state.cache_file.open("wb") as handle:
-            pickle.dump(_state.typogrify_used, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    except OSError as error:
-        logger.warning("%s could not save the typogrify cache: %s", LOG_PREFIX, error)
+    if _state.typogrify is not None and pelican.settings.get("CACHE_CONTENT"):
+        _state.typogrify.save()
 
 
 def register() -> None:

@@ -219,7 +219,7 @@ def on_finalized(pelican) -> None:
 
 
 def on_go_live_checklist(settings) -> list[str]:
-    """Receiver for the editorial plugin's go-live checklist (sender: the Pelican settings)."""
+    """Receiver for clinic_facts' go-live checklist (sender: the Pelican settings)."""
     return go_live_items(settings)
 
 
