@@ -120,7 +120,7 @@ def on_initialized(pelican) -> None:
         if not settings.get("GO_LIVE_CHECKS"):
             made = make_missing_development_key(merged_options(settings, os.environ), Path.cwd())
             if made is not None:
-                logger.info(
+                logger.warning(
                     "%s made a throw-away development key pair in %s for this build (`invoke "
                     "keygen` makes the clinic's real key)",
                     LOG_PREFIX,
