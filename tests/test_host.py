@@ -122,6 +122,17 @@ def test_an_unknown_path_answers_404_with_the_sites_404_page(
     assert b"Page not found" in answer.body
 
 
+def test_an_unknown_spanish_path_answers_404_with_the_spanish_404_page(
+    wrangler_url: str, wrangler_output: Path
+):
+    # The host answers a miss with the nearest 404.html up the path: /es/ has its own.
+    for path in ["/es/no-existe/", "/es/depresion/nada"]:
+        answer = fetch(wrangler_url + path)
+        assert answer.status == 404, path
+        assert answer.body == (wrangler_output / "es" / "404.html").read_bytes(), path
+    assert b'<html lang="es">' in answer.body
+
+
 @pytest.mark.parametrize(
     ("path", "target"),
     [

@@ -10,7 +10,10 @@
   of the page's language (`strings_for`), a page in a given language (`page_for`), and the page's
   alternates for the language switch and hreflang links (`alternates`); sitemap.xml lists the same
   alternates.
-- `sitemap.xml` and `robots.txt` are written after the build.
+- `sitemap.xml` and `robots.txt` are written after the build. The sitemap is ours, not the
+  pelican-sitemap plugin's: that plugin writes no hreflang alternates (xhtml:link) for translations,
+  and takes lastmod from file dates, where ours gives a medical page's date only while a clinician's
+  sign-off matches its text.
 - The theme's words come from `theme/strings.toml`, one table per language.
 
 Settings: `SITE_META` (a dict merged over DEFAULTS, checked key by key).
