@@ -430,7 +430,7 @@ def test_hostile_but_well_encrypted_content_is_refused_one_line_each(
         assert "\x1b" not in err
         by_file = {Path(line.split(":")[0]).name: line for line in lines}
         assert "not an intake submission" in by_file["list.txt"]
-        assert "is not JSON" in by_file["deep.txt"]
+        assert "content is too deeply nested" in by_file["deep.txt"]
         assert "encrypted for another key (key id x?[2J?forged;" in by_file["escape.txt"]
 
 

@@ -152,13 +152,29 @@ def decrypt_jwe(token: str, private_key: rsa.RSAPrivateKey) -> dict:
     # Anyone with the public key can encrypt content that decrypts: check its shape before use.
     try:
         submission = json.loads(plaintext.decode("utf-8"))
-    except (ValueError, RecursionError) as error:
+    except RecursionError as error:
+        raise DecryptionError("the decrypted content is too deeply nested") from error
+    except ValueError as error:
         raise DecryptionError("the decrypted content is not JSON") from error
+    if _depth(submission) > MAX_JSON_DEPTH:
+        raise DecryptionError("the decrypted content is too deeply nested")
     if not _is_submission(submission):
         raise DecryptionError("the decrypted content is not an intake submission")
     if header.sid and submission["sid"] != header.sid:
         raise DecryptionError("the submission id inside does not match the header")
     return submission
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _is_submission(data) -> bool:

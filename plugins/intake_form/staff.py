@@ -121,23 +121,21 @@ def json_line(entry: Entry) -> str:
 
 
 def read_submissions(
-    private_key, paths: Iterable[Path], err: TextIO
-) -> tuple[list[Entry], int, int]:
-    """Decrypt every submission in PATHS: (entries newest first, how many found, how many failed).
-    Each problem is one line on ERR, naming the file."""
-    failures = 0
+    private_key, paths: Iterable[Path]
+) -> tuple[list[Entry], int, list[tuple[str, str]]]:
+    """Decrypt every submission in PATHS: (entries newest first, how many JWEs were found, the
+    problems as (file, message) in the order met). The inbox gives the same on the same files."""
+    problems: list[tuple[str, str]] = []
     tokens: dict[str, tuple[str | None, str]] = {}
     for path in _files(paths):
         try:
             data = path.read_bytes()
         except OSError as error:
-            print(f"{path}: cannot read ({error.strerror})", file=err)
-            failures += 1
+            problems.append((str(path), f"cannot read ({error.strerror})"))
             continue
         scan = scan_file(data)
         if scan.error:
-            print(f"{path}: {scan.error}", file=err)
-            failures += 1
+            problems.append((str(path), scan.error))
         for token, received in scan.found.items():
             earlier = tokens.get(token)
             if earlier is None:
@@ -149,15 +147,8 @@ def read_submissions(
         try:
             decrypted.append((decrypt_jwe(token, private_key), received, name))
         except DecryptionError as error:
-            print(f"{name}: submission {_sid_or_start(token)}: cannot decrypt: {error}", file=err)
-            failures += 1
-    entries = group(decrypted)
-    warned = set()
-    for entry in entries:
-        if entry.warning and entry.submission["sid"] not in warned:
-            warned.add(entry.submission["sid"])
-            print(f"warning: {entry.warning}", file=err)
-    return entries, len(tokens), failures
+            problems.append((name, f"submission {_sid_or_start(token)}: cannot decrypt: {error}"))
+    return group(decrypted), len(tokens), problems
 
 
 def decrypt_paths(
@@ -183,8 +174,15 @@ def decrypt_paths(
     except KeyFileError as error:
         print(f"error: {error}", file=err)
         return 1
-    entries, found, failures = read_submissions(private_key, paths, err)
-    if found == 0 and failures == 0:
+    entries, found, problems = read_submissions(private_key, paths)
+    for name, message in problems:
+        print(f"{name}: {message}", file=err)
+    warned = set()
+    for entry in entries:
+        if entry.warning and entry.submission["sid"] not in warned:
+            warned.add(entry.submission["sid"])
+            print(f"warning: {entry.warning}", file=err)
+    if found == 0 and not problems:
         print("no encrypted submission found in " + ", ".join(map(str, paths)), file=err)
         return 1
     if csv:
@@ -192,7 +190,7 @@ def decrypt_paths(
     else:
         for entry in entries:
             print(json_line(entry), file=out)
-    return 1 if failures else 0
+    return 1 if problems else 0
 
 
 def _sid_or_start(token: str) -> str:
