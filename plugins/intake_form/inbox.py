@@ -3,7 +3,8 @@
 Staff keep the file on their computer and open it from disk; it is never part of the deployed site
 (a page served from the site could be changed to steal the key). Its Content-Security-Policy allows
 no network at all: `default-src 'none'`, with the inline script and style allowed by their hashes.
-The page's own files are in plugins/intake_form/inbox/.
+The page's own files are in plugins/intake_form/inbox/: inbox.html, inbox.css, and the
+script in two parts, reader.js and page.js.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent / "inbox"
+SCRIPTS = ("reader.js", "page.js")
 
 
 def _hash(text: str) -> str:
@@ -25,7 +27,11 @@ def inbox_html() -> str:
     """The inbox page: the HTML with its script and style inlined, and a CSP allowing only them."""
     page = (SOURCE / "inbox.html").read_text(encoding="utf-8")
     css = (SOURCE / "inbox.css").read_text(encoding="utf-8")
-    js = (SOURCE / "inbox.js").read_text(encoding="utf-8")
+    parts = [(SOURCE / name).read_text(encoding="utf-8") for name in SCRIPTS]
+    # One function around both: the reader's names stay out of the page's global scope.
+    js = "(() => {\n'use strict';\n\n" + "\n".join(parts) + "})();\n"
+    if "</script" in js.lower() or "</style" in css.lower():
+        raise ValueError(f"{SOURCE}: the script or style would end its own element early")
     csp = (
         f"default-src 'none'; script-src {_hash(js)}; style-src {_hash(css)}; "
         "base-uri 'none'; form-action 'none'"

@@ -1,6 +1,6 @@
 """Reading intake submissions: find each JWE in a stored file, decrypt it, group and order them.
 
-The staff inbox (plugins/intake_form/inbox/inbox.js) does the same steps in the same order, and both
+The staff inbox (plugins/intake_form/inbox/reader.js) does the same steps in the same order, and both
 are checked on the shared test vectors in tests/data/inbox-vectors/. Keep the two in step.
 
 - A file is read as text. JWEs are found in it as they are, with quoted-printable decoded (soft
