@@ -21,6 +21,7 @@ from conftest import chromium_launch_options, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from intake_form import staff
+from intake_form.inbox import write_inbox
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect, sync_playwright
@@ -561,3 +562,49 @@ def test_script_is_small_and_self_contained():
     assert "import " not in text and not re.search(r"https?://", text)
     for banned in ("localStorage", "sessionStorage", "document.cookie", "console.", "innerHTML"):
         assert banned not in text, banned
+
+
+# ---------------------------------------------------------------- the staff inbox reads it
+
+
+def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_path, dev_keypair):
+    """What the shipped script sent, as the receiver stored it, opened in the offline inbox (from
+    disk) with a passphrase-protected copy of the development key: the same answers, the service's
+    receipt time, and no request from the inbox page."""
+    form.field("name").fill(TYPED["name"])
+    form.field("contact-email").check()
+    form.field("email").fill(TYPED["email"])
+    form.field("message").fill(TYPED["message"])
+    form.field("consent_email").check()
+    form.submit.click()
+    expect(form.success).to_be_visible()
+    [stored] = rx.stored()
+
+    passphrase = "a passphrase for this test only"
+    key = tmp_path / "dev-private.jwe"
+    dev_key = staff.load_private_key(dev_keypair / "private.pem")
+    key.write_text(staff.protect_private_key(dev_key, passphrase))
+    inbox_file = write_inbox(tmp_path / "inbox.html")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(inbox_file.as_uri())
+        page.get_by_label("Private key", exact=True).set_input_files(key)
+        page.get_by_label("Passphrase").fill(passphrase)
+        page.get_by_label("Submissions", exact=True).set_input_files(sorted(rx.store_dir.iterdir()))
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_role("status")).to_have_text("1 submission shown.")
+        row = page.locator("#table tbody tr")
+        assert row.get_attribute("data-sid") == stored["submission_id"]
+        assert row.get_attribute("data-time-source") == "service"
+        assert row.get_attribute("data-time") == stored["received_at"].replace("+00:00", "Z")
+        expect(row.locator("[data-col=name]")).to_have_text(TYPED["name"])
+        page.get_by_role("button", name=f"Show the submission from {TYPED['name']}").click()
+        detail = page.locator("#detail-list")
+        expect(detail).to_contain_text(TYPED["message"], use_inner_text=False)
+        expect(detail).to_contain_text("Languageen")
+        assert requests == [inbox_file.as_uri()]
+    finally:
+        context.close()
