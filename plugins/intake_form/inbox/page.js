@@ -20,6 +20,8 @@ const el = (tag, content, className) => {
 };
 const say = (message) => { status.textContent = message; };
 const CHANNELS = [['phone', 'Phone'], ['email', 'Email'], ['sms', 'Text message']];
+// "2026-11-21T10:00:00.123Z" as "2026-11-21 10:00:00 UTC" (the exact value is in data-time).
+const shownTime = (t) => (normalTime(t) ? normalTime(t).replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC') : t);
 const shownValue = (v) => (Array.isArray(v) ? v.join(', ') : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v));
 
 const showDetail = (entry, button) => {
@@ -27,7 +29,7 @@ const showDetail = (entry, button) => {
   list.textContent = '';
   const s = entry.submission;
   const add = (term, value) => { list.append(el('dt', term), el('dd', value)); };
-  add('Received', entry.time + (entry.timeSource === SENDER_CLAIM ? " (sender's claim)" : ''));
+  add('Received', shownTime(entry.time) + (entry.timeSource === SENDER_CLAIM ? " (sender's claim)" : ''));
   if (s.likely_spam) add('Likely spam', 'yes: the hidden spam trap was filled');
   if (entry.warning) add('Warning', entry.warning);
   Object.entries(s.fields || {}).forEach(([k, v]) => add(k, shownValue(v)));
@@ -60,7 +62,7 @@ const render = ({ entries, problems }, warning) => {
     tr.dataset.spam = s.likely_spam ? 'yes' : 'no';
     tr.dataset.warning = entry.warning ? 'yes' : 'no';
     if (s.likely_spam) tr.className = 'is-spam';
-    const when = el('td', entry.time);
+    const when = el('td', shownTime(entry.time), 'when');
     if (entry.timeSource === SENDER_CLAIM) when.append(el('span', "sender's claim", 'claim'));
     const name = el('td', f.name || '');
     name.dataset.col = 'name';
