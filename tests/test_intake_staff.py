@@ -389,12 +389,13 @@ def test_hostile_files_fail_on_their_own_line(tmp_path, private_path, public_jwk
     (tmp_path / "nested.eml").write_text("".join(nest))
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "huge.txt").write_bytes(b"x" * (5 * 1024 * 1024 + 1))
+    (tmp_path / "name\x1b[2J.json").write_text("[" * 100 + "]" * 100)  # a file name can hold controls too
     code, out, err = run_decrypt(private_path, [tmp_path])
     assert code == 1
     assert printed(out) == [good]
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "\x1b" not in err
     by_file = {Path(line.split(":")[0]).name: line for line in errors(err)}
-    assert set(by_file) == {"nested.eml", "deep.json", "huge.txt"}
+    assert set(by_file) == {"nested.eml", "deep.json", "huge.txt", "name[U+001B][2J.json"}
     assert "too deeply nested (more than 32 MIME boundaries)" in by_file["nested.eml"]
     assert "too deeply nested (JSON)" in by_file["deep.json"]
     assert "too large (5,242,881 bytes; at most 5 MB)" in by_file["huge.txt"]

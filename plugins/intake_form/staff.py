@@ -176,7 +176,7 @@ def decrypt_paths(
         return 1
     entries, found, problems = read_submissions(private_key, paths)
     for name, message in problems:
-        print(f"{name}: {message}", file=err)
+        print(f"{visible(name)}: {message}", file=err)  # a file name can hold controls too
     warned = set()
     for entry in entries:
         if entry.warning and entry.submission["sid"] not in warned:
