@@ -389,7 +389,8 @@ def test_hostile_files_fail_on_their_own_line(tmp_path, private_path, public_jwk
     (tmp_path / "nested.eml").write_text("".join(nest))
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "huge.txt").write_bytes(b"x" * (5 * 1024 * 1024 + 1))
-    (tmp_path / "name\x1b[2J.json").write_text("[" * 100 + "]" * 100)  # a file name can hold controls too
+    # A file name can hold controls too.
+    (tmp_path / "name\x1b[2J.json").write_text("[" * 100 + "]" * 100)
     code, out, err = run_decrypt(private_path, [tmp_path])
     assert code == 1
     assert printed(out) == [good]
