@@ -7,10 +7,12 @@ expected.json says, and export byte-identical CSV.
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -285,3 +287,46 @@ def test_keyboard_only_and_axe(inbox):
     expect(page.locator("#detail")).to_be_focused()
     violations = Axe().run(page).response["violations"]
     assert violations == [], json.dumps(violations, indent=1)[:3000]
+
+
+def test_the_page_cannot_reach_the_network(browser, inbox_url):
+    """The CSP allows no connection, image, frame or form target: even a script added to the
+    page cannot send anything out. A real server on loopback listens and must hear nothing.
+    (Chromium reports each refusal as a console error.)"""
+    heard = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the base class's name)
+            heard.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    tab = Inbox(browser, inbox_url)
+    try:
+        outcome = tab.page.evaluate(
+            """async base => {
+                const tries = [];
+                try { await fetch(base + '/fetch'); tries.push('fetch sent'); }
+                catch { tries.push('fetch refused'); }
+                const image = new Image();
+                const loaded = new Promise(done => { image.onload = () => done('image loaded');
+                    image.onerror = () => done('image refused'); });
+                image.src = base + '/image';
+                tries.push(await loaded);
+                return tries;
+            }""",
+            base,
+        )
+        assert outcome == ["fetch refused", "image refused"]
+        assert heard == []
+        assert any("Content Security Policy" in e for e in tab.errors), tab.errors
+    finally:
+        tab.context.close()
+        server.shutdown()
+        server.server_close()

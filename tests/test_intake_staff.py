@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import quopri
 import stat
 import subprocess
@@ -520,8 +521,49 @@ def test_invoke_keygen_and_decrypt_from_the_command_line(tmp_path):
     refused = _invoke("decrypt", "--key", str(private), "--passphrase-file", str(wrong), str(inbox))
     assert refused.returncode == 1 and "wrong passphrase" in refused.stderr
 
+    assert "outside the repository" in _invoke("--help", "keygen").stdout  # the default folder
     no_prompt = _invoke("keygen", "--out", keys, "--public", "")
     assert no_prompt.returncode != 0 and "give --passphrase-file" in no_prompt.stderr
     testing = _invoke("keygen", "--out", keys, "--public", "", "--no-passphrase")
     assert testing.returncode == 0 and "for tests only" in testing.stdout
     assert len(list((tmp_path / "keys").glob("*-private.pem"))) == 1
+
+
+def test_keygen_asks_for_the_passphrase_twice_on_a_terminal(tmp_path):
+    """On a real terminal (a pseudo-terminal here): two prompts, echo off; different answers
+    write nothing; the same answer twice writes a key that opens with it."""
+    import pty  # noqa: PLC0415 (POSIX only)
+
+    def run(*answers: str) -> tuple[int, str]:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: invoke keygen on the pseudo-terminal
+            os.chdir(Path(__file__).resolve().parent.parent)
+            out = str(tmp_path / "keys")
+            os.execv(
+                sys.executable,
+                [sys.executable, "-m", "invoke", "keygen", "--out", out, "--public", ""],
+            )
+        transcript = b""
+        pending = list(answers)
+        while True:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            transcript += chunk
+            if pending and transcript.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), transcript.decode("utf-8", "replace")
+
+    code, transcript = run(PASSPHRASE, "something else entirely")
+    assert code != 0 and "the two passphrases differ: nothing was written" in transcript
+    assert "The same passphrase again:" in transcript
+    assert PASSPHRASE not in transcript  # not echoed
+    assert not (tmp_path / "keys").exists() or not list((tmp_path / "keys").iterdir())
+    code, transcript = run(PASSPHRASE, PASSPHRASE)
+    assert code == 0, transcript
+    [private] = (tmp_path / "keys").glob("*-private.jwe")
+    assert staff.load_private_key(private, PASSPHRASE).key_size == 3072
