@@ -374,23 +374,60 @@ def bench(c: Context, articles: int = 1000) -> None:
     c.run(f"{PYTHON} scripts/bench.py --articles {int(articles)}")
 
 
+def _passphrase(passphrase_file: str, *, twice: bool) -> str:
+    """The passphrase from the first line of PASSPHRASE_FILE, or asked on the terminal."""
+    import getpass
+
+    from intake_form.staff import read_passphrase_file
+
+    if passphrase_file:
+        return read_passphrase_file(Path(passphrase_file))
+    if not sys.stdin.isatty():
+        raise Exit("no terminal to ask for the passphrase: give --passphrase-file PATH")
+    first = getpass.getpass("Passphrase for the new private key: ")
+    if twice and getpass.getpass("The same passphrase again: ") != first:
+        raise Exit("the two passphrases differ: nothing was written")
+    return first
+
+
 @task(
     help={
-        "out": "folder for the new key pair (default: var/intake-keys/, git-ignored)",
+        "out": "folder for the new key pair (default: ~/intake-keys, outside the repository)",
         "public": f"where the production build reads the public key (default {CLINIC_PUBLIC_KEY})",
+        "passphrase-file": "read the passphrase from this file's first line (else it is asked twice)",
+        "no-passphrase": "FOR TESTS ONLY: write the private key without a passphrase",
     }
 )
-def keygen(c: Context, out: str = "var/intake-keys", public: str = CLINIC_PUBLIC_KEY) -> None:
+def keygen(
+    c: Context,
+    out: str = "~/intake-keys",
+    public: str = CLINIC_PUBLIC_KEY,
+    passphrase_file: str = "",
+    no_passphrase: bool = False,
+) -> None:
     """Make a new RSA-3072 key pair for the intake form and print its key id.
 
-    The public key also goes where the production build reads it (commit that file); the private
-    key (mode 0600) must stay off the repository: keep it with the clinic's staff.
+    The private key is protected by a passphrase (a PBES2 JWE, 600,000 PBKDF2 iterations); the
+    public key also goes where the production build reads it (commit that file). Keep the private
+    key (mode 0600) off the repository, with the clinic's staff.
     """
     from intake_form.staff import StaffError
     from intake_form.staff import keygen as make_keys
 
     try:
-        make_keys(Path(out), public_path=Path(public) if public else None)
+        if no_passphrase:
+            print(
+                "warning: --no-passphrase is for tests only: anyone who copies the file reads all"
+            )
+            passphrase = None
+        else:
+            passphrase = _passphrase(passphrase_file, twice=True)
+        make_keys(
+            Path(out).expanduser(),
+            public_path=Path(public) if public else None,
+            passphrase=passphrase,
+            protect=not no_passphrase,
+        )
     except StaffError as error:
         raise Exit(str(error)) from error
     if public:
@@ -399,18 +436,32 @@ def keygen(c: Context, out: str = "var/intake-keys", public: str = CLINIC_PUBLIC
 
 @task(
     help={
-        "key": "the private key (PEM)",
+        "key": "the private key (a protected ...-private.jwe file, or an older PEM key)",
         "path": "a file or a folder of submissions",
         "csv": "print a CSV table",
+        "passphrase-file": "read the key's passphrase from this file's first line (else it is asked)",
     }
 )
-def decrypt(c: Context, key: str, path: str, csv: bool = False) -> None:
+def decrypt(c: Context, key: str, path: str, csv: bool = False, passphrase_file: str = "") -> None:
     """Decrypt stored intake submissions and print them as JSON lines (or CSV with --csv)."""
-    from intake_form.staff import decrypt_paths
+    from intake_form.staff import StaffError, decrypt_paths, read_passphrase_file
 
-    status = decrypt_paths(Path(key), [Path(path)], csv=csv)
+    try:
+        passphrase = read_passphrase_file(Path(passphrase_file)) if passphrase_file else None
+    except StaffError as error:
+        raise Exit(f"error: {error}") from error
+    status = decrypt_paths(Path(key), [Path(path)], csv=csv, passphrase=passphrase)
     if status:
         raise Exit(code=status)
+
+
+@task(help={"out": "where to write the staff inbox (one HTML file; keep it on the staff computer)"})
+def inbox(c: Context, out: str) -> None:
+    """Write the offline staff inbox: one HTML file that reads submissions in the browser."""
+    from intake_form.inbox import write_inbox
+
+    target = write_inbox(Path(out).expanduser())
+    print(f"staff inbox: {target}  (open it from disk in Chrome, Edge or Firefox; no network)")
 
 
 os.chdir(ROOT)

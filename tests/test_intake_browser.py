@@ -12,7 +12,7 @@ import io
 import json
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, quote, quote_plus
+from urllib.parse import parse_qs
 
 import pytest
 import trustme
@@ -21,10 +21,12 @@ from conftest import chromium_launch_options, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from intake_form import staff
+from intake_form.inbox import write_inbox
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect, sync_playwright
 from site_meta.preview import serve
+from wire import leaks
 
 FORM_PATH = "/is-ketamine-right-for-me/"
 SEND = "Send securely"
@@ -155,6 +157,16 @@ def decrypt_both(token: str, private_key, jwcrypto_key) -> dict:
     return ours
 
 
+def wire_texts(requests) -> list[str]:
+    """Every request's URL and body as sent (bodies as text)."""
+    texts = []
+    for request in requests:
+        texts.append(request.url)
+        body = request.post_data_buffer
+        texts.append(body.decode("utf-8", "replace") if body else "")
+    return texts
+
+
 def posted_fields(receiver) -> list[dict[str, str]]:
     return [
         {k: v[0] for k, v in parse_qs(r["body"].decode("ascii")).items()} for r in receiver.requests
@@ -205,16 +217,25 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
         "wording_version": "2026-11-29",
     }
     assert (submission["v"], submission["form"], submission["page"]) == (1, "intake", FORM_PATH)
+    assert (submission["lang"], submission["likely_spam"]) == ("en", False)
     assert submission["sid"] == posted["submission_id"]
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", submission["submitted_at"])
 
-    # Nothing typed in any URL or body the page sent, nor in what the receiver got; no Referer.
+    # The page asked for nothing but its own files and made the one POST, to the endpoint.
     [post] = form.posts()
-    wire = [r.url for r in form.requests] + [r.post_data or "" for r in form.requests]
-    wire += [r["body"].decode("ascii") + r["path"] for r in rx.requests]
-    for value in TYPED.values():
-        for piece in {value, quote(value), quote_plus(value)}:
-            assert not any(piece in text for text in wire), piece
+    site = form.page.url.split(FORM_PATH)[0] + "/"
+    others = [
+        (r.method, r.url)
+        for r in form.requests
+        if not (r.method == "GET" and r.url.startswith(site)) and r is not post
+    ]
+    assert others == [], others
+    assert post.url == rx.url
+    # Nothing typed in any URL or body the page sent, nor in what the receiver got, however
+    # decoded (percent-encoding, '+' for a space, JSON escapes); no Referer.
+    wire = wire_texts(form.requests)
+    wire += [r["body"].decode("latin-1") + r["path"] for r in rx.requests]
+    assert leaks(wire, TYPED) == []
     assert "referer" not in {name.lower() for name in post.all_headers()}
     assert "referer" not in {name.lower() for name in rx.requests[0]["headers"]}
     assert form.page.url.endswith(FORM_PATH)  # no query string
@@ -228,7 +249,7 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     assert (
         staff.decrypt_paths(dev_keypair / "private.pem", [rx.store_dir], out=out, err=err) == 0
     ), err
-    assert [json.loads(line) for line in out.getvalue().splitlines()] == [submission]
+    assert [json.loads(line)["submission"] for line in out.getvalue().splitlines()] == [submission]
 
 
 def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_keypair):
@@ -442,12 +463,66 @@ def test_a_silent_service_times_out_after_15_seconds(form, rx):
     expect(form.field("email")).to_have_value("ann@example.com")
 
 
-def test_a_filled_honeypot_sends_nothing(form, rx):
+def test_a_filled_spam_trap_is_sent_flagged_not_dropped(form, rx, private_key):
+    """Autofill or a password manager may fill the hidden box: the request still arrives, with an
+    encrypted flag staff see (the trap's content itself is not sent)."""
     form.fill_minimal()
     form.page.locator("[data-intake-trap]").fill("https://spam.example", force=True)
     form.submit.click()
     expect(form.success).to_be_visible()
-    assert form.posts() == [] and rx.requests == []
+    [stored] = rx.stored()
+    submission = staff.decrypt_jwe(stored["jwe"], private_key)
+    assert submission["likely_spam"] is True
+    assert submission["fields"]["name"] == "Ann"
+    assert "spam.example" not in json.dumps(submission)
+
+
+def test_changed_answers_after_an_unknown_outcome_get_a_new_id(form, rx, private_key):
+    """The first post is stored but its answer is lost (a timeout): a retry with the same answers
+    keeps the id (one submission); corrected answers get a new id, so nothing can drop them."""
+    answered = []
+
+    def lose_the_answer(route):
+        response = route.fetch()  # the receiver stores it
+        answered.append(response.status)
+        route.abort()  # ... but the page never hears back
+
+    form.context.route(rx.url, lose_the_answer)
+    form.fill_minimal()
+    form.submit.click()
+    expect(form.reason).to_contain_text("could not reach our form service")
+    form.submit.click()  # unchanged: the same id again
+    expect(form.submit).to_have_text("Try again")
+    form.field("email").fill("ann.lee@example.com")  # corrected
+    form.context.unroute(rx.url)
+    form.submit.click()
+    expect(form.success).to_be_visible()
+    ids = [p["submission_id"] for p in posted_fields(rx)]
+    assert len(ids) == 3 and ids[0] == ids[1] != ids[2], ids
+    stored = {r["submission_id"]: [] for r in rx.stored()}
+    for record in rx.stored():
+        stored[record["submission_id"]].append(staff.decrypt_jwe(record["jwe"], private_key))
+    assert [s["fields"]["email"] for s in stored[ids[2]]] == ["ann.lee@example.com"]
+    assert {s["fields"]["email"] for s in stored[ids[0]]} == {"ann@example.com"}
+
+
+def test_the_wire_check_catches_a_script_that_leaks(form):
+    """The check above can fail: a script that sends what was typed, percent-encoded by the
+    browser in a URL or JSON-escaped in a body, is caught."""
+    form.field("email").fill(TYPED["email"])
+    form.field("name").fill(TYPED["name"])
+    form.context.route("**/leak*", lambda route: route.fulfill(status=204))
+    form.page.evaluate(
+        """async () => {
+            await fetch('/leak?' + document.querySelector('#intake-email').value);
+            await fetch('/leak', {method: 'POST', body: JSON.stringify(
+                {n: document.querySelector('#intake-name').value})});
+        }"""
+    )
+    wire = wire_texts(form.requests)
+    assert any("o%27brien+intake" in text for text in wire)  # not the raw value
+    assert not any(TYPED["email"] in text for text in wire)
+    assert leaks(wire, TYPED) == ["name", "email"]
 
 
 # ---------------------------------------------------------------- without JavaScript
@@ -487,3 +562,49 @@ def test_script_is_small_and_self_contained():
     assert "import " not in text and not re.search(r"https?://", text)
     for banned in ("localStorage", "sessionStorage", "document.cookie", "console.", "innerHTML"):
         assert banned not in text, banned
+
+
+# ---------------------------------------------------------------- the staff inbox reads it
+
+
+def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_path, dev_keypair):
+    """What the shipped script sent, as the receiver stored it, opened in the offline inbox (from
+    disk) with a passphrase-protected copy of the development key: the same answers, the service's
+    receipt time, and no request from the inbox page."""
+    form.field("name").fill(TYPED["name"])
+    form.field("contact-email").check()
+    form.field("email").fill(TYPED["email"])
+    form.field("message").fill(TYPED["message"])
+    form.field("consent_email").check()
+    form.submit.click()
+    expect(form.success).to_be_visible()
+    [stored] = rx.stored()
+
+    passphrase = "a passphrase for this test only"
+    key = tmp_path / "dev-private.jwe"
+    dev_key = staff.load_private_key(dev_keypair / "private.pem")
+    key.write_text(staff.protect_private_key(dev_key, passphrase))
+    inbox_file = write_inbox(tmp_path / "inbox.html")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(inbox_file.as_uri())
+        page.get_by_label("Private key", exact=True).set_input_files(key)
+        page.get_by_label("Passphrase").fill(passphrase)
+        page.get_by_label("Submissions", exact=True).set_input_files(sorted(rx.store_dir.iterdir()))
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_role("status")).to_have_text("1 submission shown.")
+        row = page.locator("#table tbody tr")
+        assert row.get_attribute("data-sid") == stored["submission_id"]
+        assert row.get_attribute("data-time-source") == "service"
+        assert row.get_attribute("data-time") == stored["received_at"].replace("+00:00", "Z")
+        expect(row.locator("[data-col=name]")).to_have_text(TYPED["name"])
+        page.get_by_role("button", name=f"Show the submission from {TYPED['name']}").click()
+        detail = page.locator("#detail-list")
+        expect(detail).to_contain_text(TYPED["message"], use_inner_text=False)
+        expect(detail).to_contain_text("Languageen")
+        assert requests == [inbox_file.as_uri()]
+    finally:
+        context.close()

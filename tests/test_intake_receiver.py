@@ -1,5 +1,6 @@
-"""The local form receiver over HTTPS on loopback (a trustme certificate): CORS, de-duplication by
-submission_id, ciphertext-only storage, and refusal of anything that is not the form's post."""
+"""The local form receiver over HTTPS on loopback (a trustme certificate): CORS, de-duplication of
+identical posts, every different ciphertext kept (never one dropped silently), ciphertext-only
+storage, and refusal of anything that is not the form's post."""
 
 from __future__ import annotations
 
@@ -45,11 +46,11 @@ def request(server, ca, method: str, body: bytes | None = None, headers: dict | 
         connection.close()
 
 
-def fake_jwe(sid: str, alg: str = "RSA-OAEP-256") -> str:
+def fake_jwe(sid: str, alg: str = "RSA-OAEP-256", content: str = "c") -> str:
     header = staff.b64url(
         json.dumps({"alg": alg, "enc": "A256GCM", "kid": "k", "sid": sid}).encode()
     )
-    return ".".join([header, "a" * 512, "b" * 16, "c" * 40, "d" * 22])
+    return ".".join([header, "a" * 512, "b" * 16, content * 40, "d" * 22])
 
 
 def post(server, ca, fields: dict, content_type="application/x-www-form-urlencoded"):
@@ -94,6 +95,28 @@ def test_stores_only_the_ciphertext_once_per_submission_id(receiver, ca):
     files = list(receiver.store_dir.iterdir())
     assert [f.name for f in files] == [f"{fields['submission_id']}.json"]
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_a_different_ciphertext_under_a_stored_id_is_kept_too(receiver, ca):
+    """A retry whose first post arrived re-encrypts (a new key and IV), and a forger can reuse an
+    id seen on the wire: the receiver cannot tell them apart, so it keeps both; the staff tools
+    show copies of the same content once and warn about different contents."""
+    fields = form_fields()
+    assert post(receiver, ca, fields)[0] == 201
+    other = dict(fields, jwe=fake_jwe(fields["submission_id"], content="e"))
+    status, _, body = post(receiver, ca, other)
+    assert (status, json.loads(body)) == (201, {"status": "stored as another version"})
+    assert post(receiver, ca, other)[0] == 409  # that very ciphertext again
+    assert sorted(r["jwe"] for r in receiver.stored()) == sorted([fields["jwe"], other["jwe"]])
+    names = sorted(p.name for p in receiver.store_dir.iterdir())
+    assert names == [f"{fields['submission_id']}.2.json", f"{fields['submission_id']}.json"]
+    for number in range(3, 11):
+        version = dict(fields, jwe=fake_jwe(fields["submission_id"], content=f"{number % 10}"))
+        assert post(receiver, ca, version)[0] == 201
+    status, _, body = post(
+        receiver, ca, dict(fields, jwe=fake_jwe(fields["submission_id"], "RSA-OAEP-256", "z"))
+    )
+    assert status == 429 and len(receiver.stored()) == 10
 
 
 def test_fail_next_answers_503_then_stores(receiver, ca):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, chromium_launch_options
 from playwright.sync_api import expect, sync_playwright
+from wire import leaks, stored_texts
 
 
 def free_port() -> int:
@@ -40,6 +42,21 @@ def preview(tmp_path: Path, dev_keypair):
     """`invoke serve` on free ports, building a copy of the real content (so tests can edit it)."""
     content = tmp_path / "content"
     shutil.copytree(ROOT / "content", content)
+    yield from _serve(ROOT, tmp_path, content)
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path):
+    """A real `git clone` of this repository (what is committed, nothing else: no key pair, no
+    output), running `invoke serve` on free ports."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    assert not (clone / "var").exists()
+    for url, _content, store in _serve(clone, tmp_path, clone / "content"):
+        yield url, clone, store
+
+
+def _serve(root: Path, tmp_path: Path, content: Path):
     port, receiver_port = free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -58,7 +75,7 @@ def preview(tmp_path: Path, dev_keypair):
             "--store",
             str(tmp_path / "store"),
         ],
-        cwd=ROOT,
+        cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -103,26 +120,28 @@ def test_the_preview_serves_clean_urls_and_the_404_page(preview):
         assert b"Page not found" in response.read()
 
 
-def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
-    preview, dev_keypair: Path
-):
-    """The visitor sends the form on the preview; staff read it with `invoke decrypt`."""
-    url, _content, store = preview
-    name = 'Zoë "Q" <O\'Brien>'
+def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(fresh_clone):
+    """The visitor sends the form on the preview of a fresh clone; the receiver stores nothing
+    typed (checked on the stored file decoded: JSON parsed, JWE parts base64url-decoded); staff
+    read it with `invoke decrypt`."""
+    url, clone, store = fresh_clone
+    typed = {"name": 'Zoë "Q" <O\'Brien>', "email": "zoe+q@example.com"}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_options())
         page = browser.new_page(reduced_motion="reduce")
         page.goto(url + "/is-ketamine-right-for-me/")
-        page.locator("#intake-name").fill(name)
+        page.locator("#intake-name").fill(typed["name"])
         page.locator("#intake-contact-email").check()
-        page.locator("#intake-email").fill("zoe@example.com")
+        page.locator("#intake-email").fill(typed["email"])
         page.locator("#intake-consent_email").check()
         page.get_by_role("button", name="Send securely").click()
         expect(page.get_by_role("status")).to_contain_text("Thank you", timeout=15_000)
         browser.close()
     stored = sorted(store.iterdir())
     assert len(stored) == 1
-    assert name not in stored[0].read_text(encoding="utf-8")  # only ciphertext is kept
+    record = json.loads(stored[0].read_text(encoding="utf-8"))
+    assert set(record) == {"submission_id", "form", "received_at", "jwe"}
+    assert leaks(stored_texts(stored[0]), typed) == []  # only ciphertext is kept
     decrypted = subprocess.run(
         [
             sys.executable,
@@ -130,15 +149,32 @@ def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
             "invoke",
             "decrypt",
             "--key",
-            str(dev_keypair / "private.pem"),
+            str(clone / "var" / "intake-dev" / "private.pem"),
             str(store),
         ],
-        cwd=ROOT,
+        cwd=clone,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert decrypted.returncode == 0, decrypted.stderr
-    submission = json.loads(decrypted.stdout.strip().splitlines()[0])
-    assert submission["fields"]["name"] == name
+    line = json.loads(decrypted.stdout.strip().splitlines()[0])
+    assert line["time_source"] == "service" and line["time"].endswith("Z")
+    submission = line["submission"]
+    assert submission["fields"]["name"] == typed["name"]
     assert submission["consent"]["email"] is True
+    assert submission["lang"] == "en"
+
+
+def test_the_stored_file_check_can_fail(tmp_path):
+    """The check above decodes before searching: a name stored JSON-escaped, or inside a JWE
+    header, is found (the raw text of either does not contain it)."""
+    name = 'Zoë "Q" <O\'Brien>'
+    escaped = tmp_path / "escaped.json"
+    escaped.write_text(json.dumps({"jwe": "x", "name": name}), encoding="utf-8")
+    assert name not in escaped.read_text(encoding="utf-8")
+    assert leaks(stored_texts(escaped), {"name": name}) == ["name"]
+    header = base64.urlsafe_b64encode(json.dumps({"n": name}).encode()).decode().rstrip("=")
+    in_header = tmp_path / "header.json"
+    in_header.write_text(json.dumps({"jwe": f"{header}.a.b.c.d"}), encoding="utf-8")
+    assert leaks(stored_texts(in_header), {"name": name}) == ["name"]

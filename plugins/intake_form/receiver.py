@@ -1,8 +1,10 @@
 """The local form receiver: the development endpoint that `invoke serve` runs on loopback.
 
 It does what a production form service does for this site, no more: accept the form's post (CORS,
-no credentials), keep one copy per `submission_id`, and store only the ciphertext (the JWE) with its
-id and time in a git-ignored folder. It never sees what the visitor typed, and logs only the method,
+no credentials), keep one copy of each ciphertext, and store only the ciphertext (the JWE) with its
+id and time in a git-ignored folder. A second, different ciphertext under a `submission_id` already
+stored is kept too (up to MAX_VERSIONS), never dropped: the staff tools decide whether it is the same
+submission sent again or a different one, and warn about the latter. It never sees what the visitor typed, and logs only the method,
 path and status. Production uses an external HTTPS service (docs/intake-form.md).
 """
 
@@ -22,12 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .staff import JWE_ALG, JWE_ENC, JWE_PATTERN, DecryptionError, jwe_header
+from .readers import JWE_ALG, JWE_ENC, JWE_PATTERN, DecryptionError, jwe_header
 
 logger = logging.getLogger(__name__)
 LOG_PREFIX = "[intake_form]"
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_VERSIONS = 10
 _SUBMISSION_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _FORM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -104,23 +107,30 @@ class ReceiverServer(ThreadingHTTPServer):
         records = [json.loads(p.read_text("utf-8")) for p in self.store_dir.glob("*.json")]
         return sorted(records, key=lambda r: r["received_at"])
 
-    def store(self, submission_id: str, form: str, jwe: str) -> bool:
-        """Keep one submission; False when this id was stored before (a retry or a double post)."""
+    def store(self, submission_id: str, form: str, jwe: str) -> str:
+        """Keep one post: "stored", "version" (another ciphertext under a stored id), "duplicate"
+        (this very ciphertext was stored before) or "full" (MAX_VERSIONS under this id)."""
         record = {
             "submission_id": submission_id,
             "form": form,
             "received_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
             "jwe": jwe,
         }
-        target = self.store_dir / f"{submission_id}.json"
-        try:
-            # O_EXCL makes "already stored?" and "store" one step, even for two posts at once.
-            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-        return True
+        with self.lock:
+            for number in range(1, MAX_VERSIONS + 1):
+                name = f"{submission_id}.json" if number == 1 else f"{submission_id}.{number}.json"
+                target = self.store_dir / name
+                try:
+                    # O_EXCL makes "already stored?" and "store" one step, even for two posts.
+                    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    if json.loads(target.read_text("utf-8")).get("jwe") == jwe:
+                        return "duplicate"
+                    continue
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    json.dump(record, handle)
+                return "stored" if number == 1 else "version"
+        return "full"
 
 
 class ReceiverHandler(BaseHTTPRequestHandler):
@@ -225,11 +235,14 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if self.server.take_failure():
             self._answer(503, "unavailable (test)", {"Retry-After": "1"})
             return
-        if self.server.store(fields["submission_id"], fields["form"], fields["jwe"]):
+        outcome = self.server.store(fields["submission_id"], fields["form"], fields["jwe"])
+        if outcome in ("stored", "version"):
             logger.info("%s receiver: stored submission %s", LOG_PREFIX, fields["submission_id"])
-            self._answer(201, "stored")
-        else:
+            self._answer(201, "stored" if outcome == "stored" else "stored as another version")
+        elif outcome == "duplicate":
             self._answer(409, "already stored")
+        else:
+            self._answer(429, "too many versions of this submission_id")
 
     def _read_fields(self, body: bytes) -> tuple[str, dict[str, str]]:
         try:

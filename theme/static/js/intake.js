@@ -1,6 +1,5 @@
-/* Intake form (markup: plugins/intake_form): checks the answers, encrypts them in the browser (JWE),
-   posts only ciphertext. Nothing typed goes to a URL, cookie, storage or log. Without this script or
-   WebCrypto the form stays hidden and the page shows the phone number. */
+/* Intake form (docs/intake-form.md): checks the answers, encrypts them (JWE), posts only
+   ciphertext. Nothing typed goes to a URL, cookie, storage or log. */
 (() => {
   'use strict';
   const form = document.querySelector('form[data-intake]');
@@ -15,19 +14,20 @@
   const title = document.title;
   let key;
   let sid;
+  let sent = '';
   let busy = false;
 
   const b64u = (buf) => {
     let s = '';
     new Uint8Array(buf).forEach((b) => { s += String.fromCharCode(b); });
-    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=/g, '');
+    return btoa(s).replace(/=/g, '').replace(/\+/g, '-').replace(/\//g, '_');
   };
 
   const inputsOf = (w) => $$('input,textarea', w);
   const isChoice = (input) => input.type === 'checkbox' || input.type === 'radio';
   const checked = (w) => inputsOf(w).filter((i) => i.checked).map((i) => i.value);
 
-  // Is this field required now? "contact:phone sms" means: when contact has phone or sms ticked.
+  // Required now? "contact:phone sms": when contact has phone or sms ticked.
   const required = (w) => {
     const rule = w.dataset.requiredIf;
     if (!rule) return 'required' in w.dataset;
@@ -102,14 +102,14 @@
       else fields[name] = inputsOf(w)[0].value;
     });
     consent.wording_version = d.wordingVersion || '';
+    const trap = $('[data-intake-trap]');
     return {
-      v: 1, form: d.form, sid, submitted_at: new Date().toISOString(),
-      page: location.pathname, fields, consent,
+      v: 1, form: d.form, sid, submitted_at: new Date().toISOString(), page: location.pathname,
+      lang: document.documentElement.lang, likely_spam: !!(trap && trap.value), fields, consent,
     };
   };
 
-  // Compact JWE (RFC 7516): fresh AES-256-GCM key and 96-bit IV per attempt, key wrapped with
-  // RSA-OAEP-256, the base64url header as additional authenticated data.
+  // Compact JWE: new AES key and IV per attempt, wrapped with RSA-OAEP-256, header as AAD.
   const encrypt = async (data) => {
     const header = b64u(utf8(JSON.stringify({
       alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: d.kid, cty: 'application/json', sid,
@@ -123,7 +123,7 @@
     return [header, b64u(wrapped), b64u(iv), b64u(sealed.slice(0, -16)), b64u(sealed.slice(-16))].join('.');
   };
 
-  // ok (stored now or before: 409), busy (429, 5xx), refused (other 4xx), timeout (15 s), network.
+  // ok (2xx, 409), busy (429, 5xx), refused (4xx), timeout (15 s), network.
   const send = async (jwe) => {
     const control = new AbortController();
     const timer = setTimeout(() => control.abort(), 15000);
@@ -139,7 +139,7 @@
       const s = response.status;
       if (response.ok || s === 409) return 'ok';
       return s === 429 || s >= 500 ? 'busy' : 'refused';
-    } catch (e) {
+    } catch {
       return control.signal.aborted ? 'timeout' : 'network';
     } finally {
       clearTimeout(timer);
@@ -155,7 +155,7 @@
 
   const succeed = () => {
     form.reset();
-    sid = null;
+    sid = sent = '';
     $('[data-intake-body]').hidden = true;
     const done = $('[data-intake-success]');
     done.hidden = false;
@@ -172,17 +172,17 @@
       const errors = validate();
       showSummary(errors);
       if (errors.length) return;
-      const trap = $('[data-intake-trap]');
-      if (trap && trap.value) {
-        succeed();
-        return;
-      }
-      sid = sid || cr.randomUUID();
+      // A filled trap is sent, flagged. Changed answers get a new id (the last may be stored).
+      const data = payload();
+      const ans = JSON.stringify([data.fields, data.consent, data.likely_spam]);
+      if (ans !== sent) sid = cr.randomUUID();
+      sent = ans;
+      data.sid = sid;
       button.textContent = button.dataset.sending;
       button.setAttribute('aria-disabled', 'true');
       try {
-        outcome = await send(await encrypt(payload()));
-      } catch (e) {
+        outcome = await send(await encrypt(data));
+      } catch {
         outcome = 'refused';
       }
       if (outcome === 'ok') succeed();
@@ -190,8 +190,8 @@
     } finally {
       busy = false;
       button.removeAttribute('aria-disabled');
-      button.textContent = outcome && outcome !== 'ok' && outcome !== 'refused'
-        ? button.dataset.retry : button.dataset.label;
+      const b = button.dataset;
+      button.textContent = ['busy', 'timeout', 'network'].includes(outcome) ? b.retry : b.label;
     }
   };
 
