@@ -468,11 +468,14 @@ def test_a_filled_spam_trap_is_sent_flagged_not_dropped(form, rx, private_key):
     encrypted flag staff see (the trap's content itself is not sent)."""
     form.fill_minimal()
     form.page.locator("[data-intake-trap]").fill("https://spam.example", force=True)
+    # The language sent is the page's own <html lang> (the Spanish edition says "es").
+    form.page.evaluate("document.documentElement.lang = 'es'")
     form.submit.click()
     expect(form.success).to_be_visible()
     [stored] = rx.stored()
     submission = staff.decrypt_jwe(stored["jwe"], private_key)
     assert submission["likely_spam"] is True
+    assert submission["lang"] == "es"
     assert submission["fields"]["name"] == "Ann"
     assert "spam.example" not in json.dumps(submission)
 

@@ -12,9 +12,12 @@ import io
 import json
 import os
 import quopri
+import select
+import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -545,15 +548,21 @@ def test_keygen_asks_for_the_passphrase_twice_on_a_terminal(tmp_path):
             )
         transcript = b""
         pending = list(answers)
+        deadline = time.monotonic() + 60
         while True:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:  # stuck: stop the child rather than hang the suite
+                os.kill(pid, signal.SIGKILL)
+                break
             try:
                 chunk = os.read(fd, 1024)
-            except OSError:
+            except OSError:  # the child has exited
                 break
             if not chunk:
                 break
             transcript += chunk
-            if pending and transcript.rstrip().endswith(b":"):
+            # Answer only once a prompt is shown: getpass discards what was typed before it.
+            if pending and chunk.endswith(b": "):
                 os.write(fd, pending.pop(0).encode() + b"\n")
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status), transcript.decode("utf-8", "replace")
