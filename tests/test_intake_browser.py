@@ -1,7 +1,8 @@
 """The intake form end to end in real Chromium.
 
 The real site (real content and theme) is built with INTAKE_ENDPOINT pointing at an HTTPS receiver
-on loopback (a trustme certificate), served over http://127.0.0.1 on another port with `_headers`.
+on loopback (a trustme certificate), served by wrangler pages dev (Cloudflare's runtime) with
+`_headers` over http://127.0.0.1 on another port.
 The shipped intake.js encrypts; Python decrypts with `cryptography` (our staff tool) and `jwcrypto`.
 One browser serves the module; each test gets a fresh context and a cleared receiver.
 """
@@ -11,24 +12,29 @@ from __future__ import annotations
 import io
 import json
 import re
+import tomllib
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 import trustme
 from axe_playwright_python.sync_playwright import Axe
-from conftest import chromium_launch_options, run_pelican
+from conftest import ROOT, chromium_launch_options, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from host import wrangler_pages_dev
 from intake_form import staff
 from intake_form.inbox import write_inbox
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect, sync_playwright
-from site_meta.preview import serve
 from wire import leaks
 
 FORM_PATH = "/is-ketamine-right-for-me/"
+# The consent wording the shipped field file declares (sent inside every submission).
+WORDING_VERSION = tomllib.loads(
+    (ROOT / "content" / "forms" / "intake.toml").read_text(encoding="utf-8")
+)["consent"]["wording_version"]
 SEND = "Send securely"
 
 TYPED = {
@@ -67,12 +73,13 @@ def rx(receiver):
 
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory, receiver, dev_keypair):
-    """The real site built to post to the test receiver, served over HTTP on loopback."""
+    """The real site built to post to the test receiver, served by the host's own runtime
+    (`wrangler pages dev`, with `_headers`) over HTTP on loopback."""
     output = tmp_path_factory.mktemp("intake-site") / "output"
     result = run_pelican(output, env={"INTAKE_ENDPOINT": receiver.url})
     if result.returncode != 0:
         pytest.fail(f"the build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    with serve(output) as base:
+    with wrangler_pages_dev(output) as base:
         yield base
 
 
@@ -214,7 +221,7 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
         "phone": True,
         "email": False,
         "sms": True,
-        "wording_version": "2026-11-29",
+        "wording_version": WORDING_VERSION,
     }
     assert (submission["v"], submission["form"], submission["page"]) == (1, "intake", FORM_PATH)
     assert (submission["lang"], submission["likely_spam"]) == ("en", False)

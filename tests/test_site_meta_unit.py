@@ -203,19 +203,24 @@ def test_origin_of(url, origin):
 
 
 def test_headers_file_round_trips_and_matches_paths():
+    # Read back with the smoke check's parser (scripts/smoke.py), which checks the deployed host.
+    from smoke import expected_for, parse_headers_file
+
     text = sm.headers_file(style_hash=HASH, form_origin=None, options=sm.merged_options({}))
-    rules = sm.parse_headers_file(text + "/exact\n  X-Extra: 1\n")
-    names = [name for name, _ in sm.headers_for(rules, "/depression/")]
+    rules = parse_headers_file(text + "/exact\n  X-Extra: 1\n")
+    names = expected_for(rules, "/depression/")
     for required in (
-        "Content-Security-Policy",
-        "Referrer-Policy",
-        "X-Content-Type-Options",
-        "Permissions-Policy",
-        "Strict-Transport-Security",
+        "content-security-policy",
+        "referrer-policy",
+        "x-content-type-options",
+        "permissions-policy",
+        "strict-transport-security",
     ):
         assert required in names
-    assert ("X-Extra", "1") in sm.headers_for(rules, "/exact")
-    assert ("X-Extra", "1") not in sm.headers_for(rules, "/exact/not")
+    assert "cache-control" not in names  # only /theme/* is cached for long
+    assert expected_for(rules, "/theme/css/site.css")["cache-control"].endswith("immutable")
+    assert expected_for(rules, "/exact")["x-extra"] == "1"
+    assert "x-extra" not in expected_for(rules, "/exact/not")
 
 
 # ---------------------------------------------------------------- reading bodies

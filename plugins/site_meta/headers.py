@@ -121,26 +121,3 @@ def headers_file(
     # gets a new URL and browsers may keep each one for a year without asking again.
     lines += ["/theme/*", "  Cache-Control: public, max-age=31536000, immutable"]
     return "\n".join(lines) + "\n"
-
-
-def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """`_headers` as (path pattern, [(name, value)]) in file order."""
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
-    for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        if not raw[0].isspace():
-            rules.append((raw.strip(), []))
-        elif rules and ":" in raw:
-            name, _, value = raw.strip().partition(":")
-            rules[-1][1].append((name.strip(), value.strip()))
-    return rules
-
-
-def headers_for(rules: list[tuple[str, list[tuple[str, str]]]], path: str) -> list[tuple[str, str]]:
-    """The headers a host would send for `path` (patterns: exact, or ending in `*`)."""
-    sent = []
-    for pattern, headers in rules:
-        if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
-            sent += headers
-    return sent

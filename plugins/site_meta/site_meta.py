@@ -39,11 +39,9 @@ from .headers import (  # noqa: F401 (re-exported for the tests)
     content_security_policy,
     csp_hash,
     headers_file,
-    headers_for,
     inline_script,
     minify_css,
     origin_of,
-    parse_headers_file,
 )
 from .structured_data import (  # noqa: F401 (re-exported for the tests)
     citations,
