@@ -618,3 +618,42 @@ def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_pa
         assert requests == [inbox_file.as_uri()]
     finally:
         context.close()
+
+
+def test_the_spanish_form_encrypts_and_posts_like_the_english_one(
+    browser, site_url, rx, private_key, jwcrypto_key
+):
+    """The Spanish page's own form: Spanish words, the same fields, and a submission that says
+    "lang": "es" with the Spanish consent wording's version, so staff answer in Spanish."""
+    spanish = tomllib.loads(
+        (ROOT / "content" / "forms" / "intake.es.toml").read_text(encoding="utf-8")
+    )
+    tab = FormPage(browser, site_url + "/es/es-la-ketamina-para-mi/")
+    try:
+        expect(tab.body).to_be_visible()
+        assert tab.page.locator("html").get_attribute("lang") == "es"
+        expect(tab.submit).to_have_text(spanish["form"]["submit"])
+        tab.submit.click()  # nothing filled in: the errors are in Spanish
+        expect(tab.summary).to_be_visible()
+        expect(tab.summary).to_contain_text(spanish["form"]["error_summary"])
+        name_error = next(f for f in spanish["fields"] if f["name"] == "name")["error_required"]
+        expect(tab.summary).to_contain_text(name_error)
+        assert rx.requests == []
+        tab.field("name").fill("Ana María Peña")
+        tab.field("contact-email").check()
+        tab.field("email").fill("ana@example.com")
+        tab.field("consent_email").check()
+        tab.submit.click()
+        expect(tab.success).to_be_visible()
+        expect(tab.success).to_contain_text(spanish["form"]["success_heading"])
+        [stored] = rx.stored()
+        submission = decrypt_both(stored["jwe"], private_key, jwcrypto_key)
+        assert submission["lang"] == "es"
+        assert submission["page"] == "/es/es-la-ketamina-para-mi/"
+        assert submission["fields"]["name"] == "Ana María Peña"
+        assert submission["consent"]["wording_version"] == spanish["consent"]["wording_version"]
+        typed = {"name": "Ana María Peña", "email": "ana@example.com"}
+        assert leaks(wire_texts(tab.requests), typed) == []
+        assert tab.errors == []
+    finally:
+        tab.context.close()
