@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,22 @@ def run_pelican(
     )
 
 
+def invoke_new_in(content: Path, title: str, **options) -> subprocess.CompletedProcess:
+    """Run the `invoke new` task (tasks.new) on another content folder, as an editor would."""
+    script = (
+        "import json, pathlib, sys, tasks; from invoke import Context; "
+        "tasks.CONTENT = pathlib.Path(sys.argv[1]); "
+        "tasks.new(Context(), sys.argv[2], **json.loads(sys.argv[3]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(content), title, json.dumps(options)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def build_or_fail(output: Path, **kwargs) -> Path:
     result = run_pelican(output, **kwargs)
     if result.returncode != 0:
@@ -125,6 +142,32 @@ def production_output(tmp_path_factory, dev_keypair) -> Path:
         overrides={"GO_LIVE_CHECKS": "false"},
         env={"SITEURL": PRODUCTION_URL},
     )
+
+
+# The intake form's shipped field file, and what the form tests change in copies of it.
+FIELDS_FILE = ROOT / "content" / "forms" / "intake.toml"
+
+
+@pytest.fixture(scope="module")
+def shipped_fields() -> dict:
+    with FIELDS_FILE.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def field_named(data: dict, name: str) -> dict:
+    return next(f for f in data["fields"] if f["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright, for one test module (each module starts its own, as
+    Playwright's sync API allows one at a time)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(**chromium_launch_options())
+        yield chromium
+        chromium.close()
 
 
 def chromium_launch_options(**extra) -> dict:

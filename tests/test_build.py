@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCTION_URL, ROOT, run_pelican
+from conftest import PRODUCTION_URL, ROOT, invoke_new_in, run_pelican
 
 GOOD_PAGE = """\
 Title: A good page
@@ -310,14 +309,7 @@ def test_invoke_new_scaffolds_a_page_that_builds(tmp_path):
     # The scaffold suggests related pages of the real site, so it is added to a copy of it.
     content = tmp_path / "content"
     shutil.copytree(ROOT / "content", content)
-    script = (
-        "import sys, tasks; from invoke import Context; "
-        "tasks.CONTENT = __import__('pathlib').Path(sys.argv[1]); "
-        "tasks.new(Context(), 'Driving after an infusion', medical=True)"
-    )
-    made = subprocess.run(
-        [sys.executable, "-c", script, str(content)], cwd=ROOT, capture_output=True, text=True
-    )
+    made = invoke_new_in(content, "Driving after an infusion", medical=True)
     assert made.returncode == 0, made.stderr
     page = (content / "pages" / "driving-after-an-infusion.md").read_text(encoding="utf-8")
     for field in ("Title:", "Slug:", "Summary:", "Medical: yes"):

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import MEDICAL_PAGES, PRODUCTION_URL, ROOT, front_matter, run_pelican
+from conftest import MEDICAL_PAGES, PRODUCTION_URL, ROOT, front_matter, invoke_new_in, run_pelican
 from htmltree import parse
 
 SPANISH = ROOT / "content" / "pages" / "es"
@@ -363,34 +363,23 @@ def test_a_translation_of_no_page_stops_the_build(tmp_path, content_copy, dev_ke
     )
 
 
-def test_new_translation_scaffold_builds_and_stays_on_the_checklist(
+def test_invoke_new_starts_a_translation_that_builds_and_stays_on_the_checklist(
     tmp_path, content_copy, dev_keypair
 ):
-    from editorial.translations import scaffold
-
     (content_copy / "pages" / "es" / "que-esperar.md").unlink()
-    new = content_copy / "pages" / "es" / "que-esperar.md"
-    existing = {
-        m["translation-of"]: m["slug"] for m in pages_in(content_copy / "pages" / "es").values()
-    }
-    new.write_text(
-        scaffold(
-            "Qué esperar",
-            "que-esperar",
-            "es",
-            content_copy / "pages" / "what-to-expect.md",
-            existing,
-        ),
-        encoding="utf-8",
-    )
+    made = invoke_new_in(content_copy, "Qué esperar", lang="es", translation_of="what-to-expect")
+    assert made.returncode == 0, made.stdout + made.stderr
+    new = content_copy / "pages" / "es" / "que-esperar.md"  # the accent dropped from the slug
     meta = front_matter(new)
     assert meta["lang"] == "es" and meta["translation-of"] == "what-to-expect"
-    assert meta["medical"] == "yes" and meta["related"]
+    assert meta["medical"] == "yes"
+    assert "seguridad-y-efectos-secundarios" in meta["related"]  # the Spanish slugs
     assert "## References {#references}" in new.read_text(encoding="utf-8")
     output = tmp_path / "output"
     result = run_pelican(output, content=content_copy)
     assert result.returncode == 0, checklist(result)
     assert (output / "es" / "que-esperar" / "index.html").is_file()
+    assert "out of date" not in checklist(result)  # made from the English text as it is
     golive = run_pelican(
         tmp_path / "golive", content=content_copy, overrides={"GO_LIVE_CHECKS": "true"}
     )

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ROOT, chromium_launch_options
+from conftest import ROOT
 from intake_form import staff
 from intake_form.inbox import inbox_html, write_inbox
 from intake_form.readers import visible
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 VECTORS = ROOT / "tests" / "data" / "inbox-vectors"
 PASSPHRASE = (VECTORS / "passphrase.txt").read_text().splitlines()[0]
@@ -87,14 +87,6 @@ def test_invoke_inbox_writes_one_self_contained_file(tmp_path):
 @pytest.fixture(scope="module")
 def inbox_url(tmp_path_factory) -> str:
     return write_inbox(tmp_path_factory.mktemp("staff") / "inbox.html").as_uri()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**chromium_launch_options())
-        yield chromium
-        chromium.close()
 
 
 class Inbox:

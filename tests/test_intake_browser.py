@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 import trustme
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ROOT, chromium_launch_options, run_pelican
+from conftest import ROOT, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from host import wrangler_pages_dev
@@ -27,7 +27,7 @@ from intake_form import staff
 from intake_form.inbox import write_inbox
 from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from wire import leaks
 
 FORM_PATH = "/is-ketamine-right-for-me/"
@@ -81,14 +81,6 @@ def site_url(tmp_path_factory, receiver, dev_keypair):
         pytest.fail(f"the build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
     with wrangler_pages_dev(output) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**chromium_launch_options())
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import copy
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_pelican
+from conftest import FIELDS_FILE, ROOT, field_named, run_pelican
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from intake_form import intake_form as plugin
 from jwcrypto import jwk
 
-FIELDS_FILE = ROOT / "content" / "forms" / "intake.toml"
 FORM_PAGE = Path("is-ketamine-right-for-me") / "index.html"
 
 
@@ -38,16 +36,6 @@ def write_public(path: Path, key) -> Path:
 @pytest.fixture(scope="module")
 def rsa_3072():
     return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-
-
-@pytest.fixture(scope="module")
-def shipped_fields() -> dict:
-    with FIELDS_FILE.open("rb") as handle:
-        return tomllib.load(handle)
-
-
-def field_named(data: dict, name: str) -> dict:
-    return next(f for f in data["fields"] if f["name"] == name)
 
 
 # ---------------------------------------------------------------- the endpoint

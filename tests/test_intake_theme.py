@@ -13,29 +13,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_pelican
+from conftest import FIELDS_FILE, ROOT, field_named, run_pelican
 from intake_form import intake_form as plugin
 from intake_form import staff
 from selectolax.lexbor import LexborHTMLParser
 
-FIELDS_FILE = ROOT / "content" / "forms" / "intake.toml"
 FORM_PAGE_SOURCE = Path("pages") / "is-ketamine-right-for-me.md"
 FORM_PAGE = Path("is-ketamine-right-for-me") / "index.html"
 DEV_KEY_LINE = "made a throw-away development key pair"
-
-
-@pytest.fixture(scope="module")
-def shipped_fields() -> dict:
-    with FIELDS_FILE.open("rb") as handle:
-        return tomllib.load(handle)
-
-
-def field_named(data: dict, name: str) -> dict:
-    return next(f for f in data["fields"] if f["name"] == name)
 
 
 def rendered_form(data: dict, lang: str = "") -> LexborHTMLParser:

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCTION_URL, ROOT, build_or_fail, run_pelican
+from conftest import PRODUCTION_URL, ROOT, build_or_fail, invoke_new_in, run_pelican
 from editorial.review import (
     SCAFFOLD_PARAGRAPH,
     SignOff,
@@ -434,14 +434,7 @@ def test_invoke_review_refuses_a_page_whose_build_fails(editable):
 
 def test_invoke_new_stamps_no_review_and_its_scaffold_is_refused(editable):
     content, _clinic = editable
-    script = (
-        "import sys, tasks; from invoke import Context; "
-        "tasks.CONTENT = __import__('pathlib').Path(sys.argv[1]); "
-        "tasks.new(Context(), 'Driving after an infusion', medical=True)"
-    )
-    made = subprocess.run(
-        [sys.executable, "-c", script, str(content)], cwd=ROOT, capture_output=True, text=True
-    )
+    made = invoke_new_in(content, "Driving after an infusion", medical=True)
     assert made.returncode == 0, made.stderr
     text = (content / "pages" / "driving-after-an-infusion.md").read_text(encoding="utf-8")
     assert "Reviewed:" not in text and "Reviewer:" not in text and SCAFFOLD_PARAGRAPH in text
