@@ -409,3 +409,16 @@ def test_invoke_new_translation_refuses_a_page_already_translated():
     assert result.returncode == 1
     assert "already has a translation in 'es'" in result.stdout + result.stderr
     assert not (SPANISH / "otra.md").exists()
+
+
+def test_facts_in_words_come_in_the_page_language(site_output: Path):
+    """{clinic:price_includes} shows the [languages.es] fact on a Spanish page, the other on English."""
+    import tomllib
+
+    clinic = tomllib.loads((ROOT / "content" / "clinic.toml").read_text(encoding="utf-8"))
+    spanish = parse(site_output / "es" / "que-esperar" / "index.html").visible_text()
+    english = parse(site_output / "what-to-expect" / "index.html").visible_text()
+    assert clinic["languages"]["es"]["price_includes"] in spanish
+    assert clinic["price_includes"] not in spanish
+    assert clinic["price_includes"] in english
+    assert clinic["languages"]["es"]["hours"] in spanish  # the footer too

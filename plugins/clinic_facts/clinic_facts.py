@@ -4,7 +4,8 @@
   plugin and template as the `CLINIC` setting.
 - A fact we do not have yet is a placeholder: text holding "[TO CONFIRM". `is_placeholder`, `known` and
   `placeholders_in` are the only definitions of that rule; `lookup` and `render_fact` (the `fact` filter
-  in templates) show a fact, with a placeholder made visible.
+  in templates) show a fact, with a placeholder made visible; `facts_in` gives a page the facts in its
+  language (the `[languages.es]` table for facts written in words).
 - The go-live gate: each plugin answers the `go_live_checklist` signal with what it still lacks. With
   `GO_LIVE_CHECKS` on, once every plugin has checked the content, the build stops with one checklist.
 - `BuildStopped` is how any plugin stops the build with a report for the editor, and `plugin_options`
@@ -133,6 +134,16 @@ def format_address(address: object) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def facts_in(clinic: Mapping, lang: str | None) -> dict:
+    """The facts as a page in `lang` shows them: the `[languages.LANG]` table over the others.
+
+    Facts written in words (what a price includes, how long records are kept) have a version in
+    each language; numbers, names and addresses are the same in every language.
+    """
+    overlay = (clinic.get("languages") or {}).get(lang or "", {})
+    return {**clinic, **overlay}
+
+
 def lookup(clinic: Mapping, key: str):
     """A fact by `address.street` style key; KeyError when there is no such fact."""
     value = clinic
@@ -203,6 +214,8 @@ def on_initialized(pelican) -> None:
 def on_generator_init(generator) -> None:
     env = getattr(generator, "env", None)
     if env is not None:
+        clinic = generator.settings.get("CLINIC", {})
+        env.globals["clinic_in"] = lambda lang: facts_in(clinic, lang)
         env.filters["fact"] = fact_filter
         env.globals["clinic_phone"] = phone_link
         env.tests["placeholder"] = is_placeholder

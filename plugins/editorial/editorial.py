@@ -32,6 +32,7 @@ from clinic_facts import (
     PLACEHOLDER_MARK,
     BuildStopped,
     SettingsError,
+    facts_in,
     go_live_checklist,
     is_placeholder,
     lookup,
@@ -198,7 +199,7 @@ def check_front_matter(content) -> None:
 
 
 def fill_clinic_tokens(content, text: str) -> str:
-    clinic = _state.settings.get("CLINIC", {})
+    clinic = facts_in(_state.settings.get("CLINIC", {}), getattr(content, "lang", None))
 
     def fact_or_report(key: str, match_text: str):
         try:
