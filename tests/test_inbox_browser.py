@@ -322,3 +322,43 @@ def test_the_page_cannot_reach_the_network(browser, inbox_url):
         tab.context.close()
         server.shutdown()
         server.server_close()
+
+
+def test_the_private_key_is_imported_as_non_extractable(browser, inbox_url):
+    """Every key the inbox makes is non-extractable: a script on the page (or a devtools
+    session) cannot export the clinic's private key. WebCrypto's importKey is watched from
+    before the page's own script runs (the RSA key is made by unwrapKey straight from the
+    protected file, so it never exists as data in the page)."""
+    tab = Inbox(browser, inbox_url)
+    try:
+        tab.context.close()
+        tab.context = browser.new_context()
+        tab.context.add_init_script(
+            """(() => {
+              const subtle = crypto.subtle;
+              window.__keys = [];
+              for (const verb of ["importKey", "unwrapKey", "deriveKey", "generateKey"]) {
+                const original = subtle[verb].bind(subtle);
+                subtle[verb] = async (...args) => {
+                  const key = await original(...args);
+                  window.__keys.push({verb, name: key.algorithm.name, type: key.type,
+                                      extractable: key.extractable, usages: key.usages});
+                  return key;
+                };
+              }
+            })()"""
+        )
+        tab.page = tab.context.new_page()
+        tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+        tab.page.goto(inbox_url)
+        tab.status = tab.page.get_by_role("status")
+        tab.open(SUBMISSIONS)
+        expect(tab.status).to_contain_text("submissions shown")
+        keys = tab.page.evaluate("window.__keys")
+        private = [k for k in keys if k["name"] == "RSA-OAEP"]
+        assert [k["type"] for k in private] == ["private"], keys
+        assert private[0]["usages"] == ["decrypt"]
+        assert all(k["extractable"] is False for k in keys), keys
+        assert tab.errors == []
+    finally:
+        tab.context.close()
