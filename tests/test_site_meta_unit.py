@@ -361,3 +361,12 @@ def test_long_date_in_spanish_uses_the_month_names_of_the_strings():
     assert sm.long_date(datetime.date(2026, 11, 3), strings) == "3 de noviembre de 2026"
     english = sm.load_strings(THEME / "strings.toml", "en")
     assert sm.long_date(datetime.date(2026, 11, 3), english) == "November 3, 2026"
+
+
+def test_the_site_icon_is_inlined_as_a_data_url_that_decodes_to_the_file():
+    from urllib.parse import unquote
+
+    svg = (THEME / "static" / "images" / "favicon.svg").read_text(encoding="utf-8").strip()
+    url = sm.data_url(svg, "image/svg+xml")
+    assert url.startswith("data:image/svg+xml,") and " " not in url and '"' not in url
+    assert unquote(url.removeprefix("data:image/svg+xml,")) == svg
