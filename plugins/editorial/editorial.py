@@ -235,13 +235,13 @@ def fill_clinic_tokens(content, text: str) -> str:
     return _TOKEN.sub(in_text, text)
 
 
-def review_of(content, meta: dict, body: str) -> object | None:
-    """The review status of a medical page, from its source as `invoke review` reads it."""
+def review_of(content) -> object | None:
+    """The review status of a medical page, from the fingerprint of its source."""
     if not is_medical(content):
         return None
     return review_status(
         posixpath.normpath(content.relative_source_path),
-        fingerprint(meta.get("title", ""), meta.get("summary", ""), body),
+        content.fingerprint,
         _state.signoffs,
         _state.settings.get("CLINIC", {}).get("reviewers", {}),
         today=datetime.date.today(),
@@ -269,8 +269,11 @@ def on_content_init(content) -> None:
     content.anchor_ids = set(_ID.findall(text))
     headings = [(anchor, plain_text(label)) for anchor, label in _H2.findall(text)]
     content.toc = headings if len(headings) >= _state.options["toc_min_headings"] else []
+    # The fingerprint of the source as `invoke review` reads it: the clinical review compares it
+    # with the sign-offs, and a translation with the fingerprint it was made from.
     meta, body = read_source(content.source_path)
-    content.review = review_of(content, meta, body)
+    content.fingerprint = fingerprint(meta.get("title", ""), meta.get("summary", ""), body)
+    content.review = review_of(content)
     content.scaffold_left = scaffold_left(meta.get("summary", ""), body)
     content.sources_checked = parse_date(str(content.metadata.get("sources-checked", "")).strip())
     content.related_pages = []

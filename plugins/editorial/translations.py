@@ -77,6 +77,7 @@ def link_originals(contents: list, default_lang: str) -> list[tuple[object, str,
     """Give each translation its English page and whether it is out of date.
 
     Returns (translation, field, message) for each translation whose English page does not exist.
+    Each page's `fingerprint` (of its source, as review.py computes it) is already set.
     """
     originals = {c.slug: c for c in contents if getattr(c, "lang", default_lang) == default_lang}
     problems = []
@@ -97,7 +98,7 @@ def link_originals(contents: list, default_lang: str) -> list[tuple[object, str,
             continue
         content.original = original
         recorded = str(content.metadata.get("translated-from", "")).strip()
-        content.translation_outdated = recorded != fingerprint_of_file(original.source_path)
+        content.translation_outdated = recorded != original.fingerprint
     return problems
 
 
