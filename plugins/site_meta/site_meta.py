@@ -323,7 +323,6 @@ def on_generator_init(generator) -> None:
     if env is None or not _state.options:
         return
     env.globals.update(
-        STRINGS=strings_for(None),
         strings_for=strings_for,
         alternates=alternates,
         asset_version=asset_version,
