@@ -127,19 +127,19 @@ def test_bad_settings_are_refused_by_name(given, message):
 def test_strings_fall_back_to_english_key_by_key(tmp_path: Path):
     path = tmp_path / "strings.toml"
     path.write_text('[en]\nhome = "Home"\nskip = "Skip"\n[es]\nhome = "Inicio"\n', encoding="utf-8")
-    assert sm.load_strings(path, "es") == {"home": "Inicio", "skip": "Skip"}
-    assert sm.load_strings(path, "fr")["home"] == "Home"
+    assert sm.strings_in(sm.load_all_strings(path), "es") == {"home": "Inicio", "skip": "Skip"}
+    assert sm.strings_in(sm.load_all_strings(path), "fr")["home"] == "Home"
 
 
 def test_unreadable_strings_name_the_file(tmp_path: Path):
     path = tmp_path / "strings.toml"
     path.write_text("[en\n", encoding="utf-8")
     with pytest.raises(sm.SettingsError, match="strings.toml"):
-        sm.load_strings(path, "en")
+        sm.strings_in(sm.load_all_strings(path), "en")
 
 
 def test_every_string_the_templates_use_is_defined():
-    strings = sm.load_strings(THEME / "strings.toml", "en")
+    strings = sm.strings_in(sm.load_all_strings(THEME / "strings.toml"), "en")
     used = set()
     for template in (THEME / "templates").rglob("*.html"):
         used |= set(re.findall(r"\bS\.([a-z_]+)", template.read_text(encoding="utf-8")))
@@ -357,9 +357,9 @@ def test_sitemap_lists_each_language_version_with_x_default():
 
 
 def test_long_date_in_spanish_uses_the_month_names_of_the_strings():
-    strings = sm.load_strings(THEME / "strings.toml", "es")
+    strings = sm.strings_in(sm.load_all_strings(THEME / "strings.toml"), "es")
     assert sm.long_date(datetime.date(2026, 11, 3), strings) == "3 de noviembre de 2026"
-    english = sm.load_strings(THEME / "strings.toml", "en")
+    english = sm.strings_in(sm.load_all_strings(THEME / "strings.toml"), "en")
     assert sm.long_date(datetime.date(2026, 11, 3), english) == "November 3, 2026"
 
 

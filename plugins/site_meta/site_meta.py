@@ -136,10 +136,9 @@ def load_all_strings(path: Path) -> dict[str, dict]:
     return {lang: {**tables["en"], **table} for lang, table in tables.items()}
 
 
-def load_strings(path: Path, lang: str) -> dict:
-    """The theme's words for `lang`, falling back key by key to English."""
-    tables = load_all_strings(path)
-    return tables.get(lang, tables["en"])
+def strings_in(tables: dict[str, dict], lang: str) -> dict:
+    """The words of `lang` from load_all_strings' tables (English for a language it has none of)."""
+    return tables.get(lang) or tables.get("en", {})
 
 
 # ---------------------------------------------------------------- sitemap and robots
@@ -213,7 +212,7 @@ def default_lang() -> str:
 
 def strings_for(lang: str | None) -> dict:
     """The theme's words in `lang` (English where the language has no table)."""
-    return _state.strings.get(lang or default_lang(), _state.strings.get("en", {}))
+    return strings_in(_state.strings, lang or default_lang())
 
 
 def long_date(value: datetime.date | None, strings: dict | None = None) -> str:
