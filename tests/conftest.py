@@ -6,11 +6,13 @@ process-global) and so that what we test is exactly what `invoke build` and `inv
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))  # the receiver service (receiver/) is a package of its own
 
 PRODUCTION_URL = "https://www.example.test"
 
@@ -213,3 +216,52 @@ def wrangler_url(wrangler_site) -> str:
 def wrangler_output(wrangler_site) -> Path:
     """The folder `wrangler_url` serves: the production build for that address."""
     return wrangler_site[1]
+
+
+# ---------------------------------------------------------------- the form receiver
+
+# The site origin the receiver's tests post from, and the databases they run on.
+RECEIVER_SITE = "http://127.0.0.1:8000"
+RECEIVER_BACKENDS = ["sqlite", "postgresql"]
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (Debian's), started once for the session on a free loopback port
+    and removed afterwards (scripts/pgserver.py)."""
+    from pgserver import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+def fresh_database(kind: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    """The URL of a new, empty database: a SQLite file in `folder`, or a new database on the
+    session's PostgreSQL server."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / f'receiver-{next(_databases)}.sqlite3'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"receiver_{next(_databases)}")
+
+
+@pytest.fixture(scope="session")
+def certificate_authority():
+    """A test CA (trustme) and a certificate for 127.0.0.1 signed by it: (CA, certificate file)."""
+    import trustme
+
+    authority = trustme.CA()
+    folder = Path(tempfile.mkdtemp(prefix="receiver-cert-"))
+    certificate = folder / "cert.pem"
+    authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(certificate))
+    yield authority, certificate
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dev_key_id(dev_keypair) -> str:
+    """The key id (kid) the local build's form encrypts for."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from intake_form.keys import key_id
+
+    return key_id(load_pem_public_key((dev_keypair / "public.pem").read_bytes()))
