@@ -73,13 +73,104 @@ def _build_in_process(content: Path, output: Path) -> None:
             )
 
 
+# The receiver's local database (git-ignored, outside output/), and the origins of the preview.
+RECEIVER_DB = f"sqlite:///{ROOT / 'var' / 'receiver' / 'submissions.sqlite3'}"
+PREVIEW_ORIGINS = (f"http://{DEV_HOST}:{DEV_PORT}", f"http://localhost:{DEV_PORT}")
+
+
+def site_key_ids() -> list[str]:
+    """The key ids the site's forms encrypt for: the development key, and the clinic's key once
+    `invoke keygen` has written it (INTAKE_PUBLIC_KEY too, when set)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from intake_form.keys import key_id
+
+    ensure_dev_keys()
+    candidates = [ROOT / "var" / "intake-dev" / "public.pem", ROOT / CLINIC_PUBLIC_KEY]
+    if os.environ.get("INTAKE_PUBLIC_KEY"):
+        candidates.append(Path(os.environ["INTAKE_PUBLIC_KEY"]))
+    found = []
+    for path in candidates:
+        if path.is_file():
+            kid = key_id(load_pem_public_key(path.read_bytes()))
+            if kid not in found:
+                found.append(kid)
+    return found
+
+
+@task(
+    help={
+        "port": f"port on 127.0.0.1 (default {RECEIVER_PORT}, where the local build's form posts)",
+        "db": "database URL: sqlite:///PATH or postgresql://... (default var/receiver/, SQLite)",
+        "origin": "a site origin allowed to post, besides the preview's (repeatable)",
+    },
+    iterable=["origin"],
+)
+def receiver(c: Context, port: int = RECEIVER_PORT, db: str = "", origin=None) -> None:
+    """Run the form receiver (receiver/, the clinic's form endpoint) on this machine.
+
+    It stores only ciphertext, in SQLite under var/receiver/ unless --db (or RECEIVER_DATABASE_URL)
+    names another database, e.g. postgresql://user@127.0.0.1/intake. The site that `invoke build`
+    makes posts here. Staff download what arrived from http://127.0.0.1:8788/export with a user
+    from `invoke receiver-user`, then open it in the inbox (`invoke inbox`). docs/receiver.md.
+    """
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receiver_process import serve_command
+
+    database = db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)
+    origins = [*PREVIEW_ORIGINS, *(origin or [])]
+    c.run(shlex.join(serve_command(database, port, origins, site_key_ids())), pty=False)
+
+
+@task(
+    help={
+        "name": "the staff member's user name (lower-case letters, digits, '.', '_', '-')",
+        "db": "database URL (default: the local receiver's, var/receiver/)",
+        "password-file": "read the password from this file's first line (else it is asked twice)",
+        "delete": "delete the user instead",
+    }
+)
+def receiver_user(
+    c: Context, name: str, db: str = "", password_file: str = "", delete: bool = False
+) -> None:
+    """Set (or --delete) a staff user's password for the receiver's export; only a hash is kept."""
+    from receiver.__main__ import main as receiver_main
+
+    args = ["user", name, "--db", db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)]
+    if password_file:
+        args += ["--password-file", password_file]
+    if delete:
+        args.append("--delete")
+    status = receiver_main(args)
+    if status:
+        raise Exit(code=status)
+
+
+@task(
+    help={
+        "older_than": "delete exported rows received more than this many days ago",
+        "db": "database URL (default: the local receiver's, var/receiver/)",
+    }
+)
+def receiver_purge(c: Context, older_than: int, db: str = "") -> None:
+    """Delete the receiver's rows older than --older-than DAYS that an export included.
+
+    A row no export has included is kept, however old, and the output says how many and why.
+    """
+    from receiver.__main__ import main as receiver_main
+
+    database = db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)
+    status = receiver_main(["purge", "--older-than", str(older_than), "--db", database])
+    if status:
+        raise Exit(code=status)
+
+
 @task(
     help={
         "port": "preview port (default 8000)",
         "receiver_port": "local form receiver port (default 8788)",
         "content": "content folder to build (default content/)",
         "output": "where the preview is built (default output/)",
-        "store": "where the form receiver keeps submissions (default var/intake-submissions/)",
+        "db": "the form receiver's database (default var/receiver/, SQLite)",
     }
 )
 def serve(
@@ -88,29 +179,29 @@ def serve(
     receiver_port: int = RECEIVER_PORT,
     content: str = "content",
     output: str = "output",
-    store: str = "var/intake-submissions",
+    db: str = RECEIVER_DB,
 ) -> None:
-    """Preview the site at http://127.0.0.1:8000 with live reload, and run the local form receiver.
+    """Preview the site at http://127.0.0.1:8000 with live reload, and run the form receiver.
 
     Saving a Markdown file, the clinic facts, a theme file or pelicanconf.py rebuilds the site and
-    reloads the open page. The form posts to a receiver on 127.0.0.1:8788 that stores only ciphertext in
-    var/intake-submissions/ (read it with `invoke decrypt`).
+    reloads the open page. The form posts to the receiver (`invoke receiver`) on 127.0.0.1:8788,
+    which stores only ciphertext in var/receiver/.
     """
+    import signal
+
     sys.path.insert(0, str(ROOT / "scripts"))
     from devserver import serve as preview
-    from intake_form.receiver import start_receiver
+    from receiver_process import ReceiverError, ReceiverProcess
 
-    ensure_dev_keys()
+    origins = (f"http://{DEV_HOST}:{port}", f"http://localhost:{port}")
+    receiving = ReceiverProcess(db, origins=origins, key_ids=site_key_ids(), port=receiver_port)
     try:
-        start_receiver(
-            DEV_HOST,
-            receiver_port,
-            Path(store),
-            # Only the preview's pages may post (other sites can send simple cross-origin posts).
-            allowed_origins=(f"http://{DEV_HOST}:{port}", f"http://localhost:{port}"),
-        )
-    except OSError as error:
-        raise Exit(f"The form receiver cannot listen on port {receiver_port}: {error}") from error
+        receiving.start()
+    except ReceiverError as error:
+        raise Exit(f"The form receiver did not start on port {receiver_port}: {error}") from error
+    # A terminated preview stops its receiver too (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"form receiver: http://{DEV_HOST}:{receiver_port}/submit (log: {receiving.log})")
     # The form on the preview posts to this receiver (and the page's CSP allows it).
     os.environ.setdefault("INTAKE_ENDPOINT", f"http://{DEV_HOST}:{receiver_port}/submit")
     source, built = Path(content).resolve(), Path(output).resolve()
@@ -119,6 +210,8 @@ def serve(
         preview(built, lambda: _build_in_process(source, built), watched, host=DEV_HOST, port=port)
     except OSError as error:
         raise Exit(f"The preview cannot listen on port {port}: {error}") from error
+    finally:
+        receiving.stop()
 
 
 @task

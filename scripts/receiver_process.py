@@ -30,6 +30,25 @@ class ReceiverError(RuntimeError):
     """The receiver did not start."""
 
 
+def serve_command(
+    database_url: str,
+    port: int,
+    origins: Iterable[str],
+    key_ids: Iterable[str],
+    certfile: Path | None = None,
+) -> list[str]:
+    """`python -m receiver serve` on 127.0.0.1:`port` with these settings."""
+    command = [sys.executable, "-m", "receiver", "serve", "--db", database_url]
+    command += ["--port", str(port)]
+    for origin in origins:
+        command += ["--origin", origin]
+    for kid in key_ids:
+        command += ["--key-id", kid]
+    if certfile:
+        command += ["--certfile", str(certfile)]
+    return command
+
+
 class ReceiverProcess:
     def __init__(
         self,
@@ -47,14 +66,7 @@ class ReceiverProcess:
         self.certfile = certfile
         scheme = "https" if certfile else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.command = [sys.executable, "-m", "receiver", "serve", "--db", database_url]
-        self.command += ["--port", str(self.port)]
-        for origin in origins:
-            self.command += ["--origin", origin]
-        for kid in key_ids:
-            self.command += ["--key-id", kid]
-        if certfile:
-            self.command += ["--certfile", str(certfile)]
+        self.command = serve_command(database_url, self.port, origins, key_ids, certfile)
         self.command += list(extra_args)
         self.environment = {**os.environ, **(environment or {})}
         self.cwd = ROOT

@@ -1,34 +1,43 @@
 """The intake form end to end in real Chromium.
 
-The real site (real content and theme) is built with INTAKE_ENDPOINT pointing at an HTTPS receiver
-on loopback (a trustme certificate), served by wrangler pages dev (Cloudflare's runtime) with
-`_headers` over http://127.0.0.1 on another port.
-The shipped intake.js encrypts; Python decrypts with `cryptography` (our staff tool) and `jwcrypto`.
-One browser serves the module; each test gets a fresh context and a cleared receiver.
+The real site (real content and theme) is built with INTAKE_ENDPOINT pointing at the real receiver
+(receiver/, its own process) over HTTPS on loopback (a trustme certificate), storing in a real
+PostgreSQL; the site is served by wrangler pages dev (Cloudflare's runtime) with `_headers` over
+http://127.0.0.1 on another port. The shipped intake.js encrypts; Python decrypts with
+`cryptography` (our staff tool) and `jwcrypto`. One browser serves the module; each test gets a
+fresh context and an emptied database. Faults are real: the database server is stopped, or a
+table is locked by another connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
+import time
 import tomllib
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-import trustme
 from axe_playwright_python.sync_playwright import Axe
 from conftest import ROOT, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from host import wrangler_pages_dev
+from host import free_port, wrangler_pages_dev
 from intake_form import staff
 from intake_form.inbox import write_inbox
-from intake_form.receiver import start_receiver
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect
+from receiver_client import Client
+from receiver_process import ReceiverProcess
+from sqlalchemy import delete, select, text
 from wire import leaks
+
+from receiver import passwords
+from receiver.store import Store, iso, submissions
 
 FORM_PATH = "/is-ketamine-right-for-me/"
 # The consent wording the shipped field file declares (sent inside every submission).
@@ -36,6 +45,10 @@ WORDING_VERSION = tomllib.loads(
     (ROOT / "content" / "forms" / "intake.toml").read_text(encoding="utf-8")
 )["consent"]["wording_version"]
 SEND = "Send securely"
+# The site is served from a port chosen now, so that the receiver can be told its origin.
+SITE_PORT = free_port()
+SITE_ORIGIN = f"http://127.0.0.1:{SITE_PORT}"
+RECEIVER_PORT = free_port()
 
 TYPED = {
     "name": 'Zoë "Q" O\'Brien-Núñez <b>&amp;</b>',
@@ -48,26 +61,77 @@ TYPED = {
 # ---------------------------------------------------------------- fixtures
 
 
+class Receiver:
+    """The running receiver, and its database read directly (as an operator would)."""
+
+    def __init__(self, process: ReceiverProcess, database_url: str, postgres, authority):
+        self.process = process
+        self.url = process.url + "/submit"
+        self.client = Client(process.url, authority, SITE_ORIGIN)
+        self.store = Store(database_url)
+        self.postgres = postgres
+
+    def stored(self) -> list[dict]:
+        """The stored rows, oldest first, as the export gives them."""
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(select(submissions).order_by(submissions.c.id)).all()
+        return [
+            {
+                "submission_id": row.submission_id,
+                "form": row.form,
+                "received_at": iso(row.received_at),
+                "jwe": row.jwe,
+            }
+            for row in rows
+        ]
+
+    def export(self, folder: Path) -> Path:
+        """The staff export, downloaded over HTTPS with a staff user's password, as a file."""
+        password = "a staff password for tests only"
+        self.store.set_password_hash("staff", passwords.hash_password(password))
+        answer = self.client.export("staff", password)
+        assert answer.status == 200, answer.body
+        target = folder / "intake-export.json"
+        target.write_bytes(answer.body)
+        return target
+
+    def clear(self) -> None:
+        with self.store.engine.begin() as connection:
+            connection.execute(delete(submissions))
+
+    @contextlib.contextmanager
+    def table_locked(self):
+        """Another connection holds the submissions table: posts wait (and after the receiver's
+        2 s database timeout, get 503)."""
+        with self.store.engine.connect() as connection:
+            connection.execute(text("LOCK TABLE submissions IN EXCLUSIVE MODE"))
+            yield
+            connection.rollback()
+
+
 @pytest.fixture(scope="module")
-def receiver(tmp_path_factory):
-    """The HTTPS receiver the built site posts to; records what arrives."""
-    folder = tmp_path_factory.mktemp("receiver")
-    cert = folder / "cert.pem"
-    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
-    server = start_receiver("127.0.0.1", 0, folder / "store", certfile=cert, record=True)
-    yield server
-    server.shutdown()
-    server.server_close()
+def receiver(postgres, certificate_authority, dev_key_id, tmp_path_factory):
+    """The HTTPS receiver the built site posts to, on a database of its own."""
+    authority, certificate = certificate_authority
+    database = postgres.create_database(f"intake_browser_{uuid.uuid4().hex[:8]}")
+    process = ReceiverProcess(
+        database,
+        origins=[SITE_ORIGIN],
+        key_ids=[dev_key_id],
+        port=RECEIVER_PORT,
+        certfile=certificate,
+        log=tmp_path_factory.mktemp("receiver") / "receiver.log",
+    ).start()
+    running = Receiver(process, database, postgres, authority)
+    yield running
+    process.stop()
+    running.store.close()
 
 
 @pytest.fixture
 def rx(receiver):
-    """The receiver, emptied and reset for one test."""
-    for stored in receiver.store_dir.glob("*.json"):
-        stored.unlink()
-    receiver.requests.clear()
-    receiver.fail_next = 0
-    receiver.delay = 0.0
+    """The receiver with an empty database, for one test."""
+    receiver.clear()
     return receiver
 
 
@@ -79,7 +143,7 @@ def site_url(tmp_path_factory, receiver, dev_keypair):
     result = run_pelican(output, env={"INTAKE_ENDPOINT": receiver.url})
     if result.returncode != 0:
         pytest.fail(f"the build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    with wrangler_pages_dev(output) as base:
+    with wrangler_pages_dev(output, SITE_PORT) as base:
         yield base
 
 
@@ -166,9 +230,11 @@ def wire_texts(requests) -> list[str]:
     return texts
 
 
-def posted_fields(receiver) -> list[dict[str, str]]:
+def posted_fields(form: FormPage) -> list[dict[str, str]]:
+    """The fields of each post the page sent, as the receiver got them."""
     return [
-        {k: v[0] for k, v in parse_qs(r["body"].decode("ascii")).items()} for r in receiver.requests
+        {k: v[0] for k, v in parse_qs(post.post_data_buffer.decode("ascii")).items()}
+        for post in form.posts()
     ]
 
 
@@ -176,7 +242,7 @@ def posted_fields(receiver) -> list[dict[str, str]]:
 
 
 def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
-    form, rx, private_key, jwcrypto_key, dev_keypair
+    form, rx, private_key, jwcrypto_key, dev_keypair, tmp_path
 ):
     form.field("name").fill(TYPED["name"])
     form.field("contact-sms").check()
@@ -196,7 +262,7 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     expect(form.field("name")).to_have_value("")  # nothing typed stays in the page after success
 
     [stored] = rx.stored()
-    [posted] = posted_fields(rx)
+    [posted] = posted_fields(form)
     assert set(posted) == {"form", "submission_id", "jwe"}
     assert posted["jwe"] == stored["jwe"]
     submission = decrypt_both(stored["jwe"], private_key, jwcrypto_key)
@@ -230,25 +296,26 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     ]
     assert others == [], others
     assert post.url == rx.url
-    # Nothing typed in any URL or body the page sent, nor in what the receiver got, however
-    # decoded (percent-encoding, '+' for a space, JSON escapes); no Referer.
+    # Nothing typed in any URL or body the page sent, nor in what the receiver stored or logged,
+    # however decoded (percent-encoding, '+' for a space, JSON escapes); no Referer.
     wire = wire_texts(form.requests)
-    wire += [r["body"].decode("latin-1") + r["path"] for r in rx.requests]
+    wire += [json.dumps(row) for row in rx.stored()] + [rx.process.log_text()]
     assert leaks(wire, TYPED) == []
     assert "referer" not in {name.lower() for name in post.all_headers()}
-    assert "referer" not in {name.lower() for name in rx.requests[0]["headers"]}
     assert form.page.url.endswith(FORM_PATH)  # no query string
     assert form.context.cookies() == []
     assert form.page.evaluate("() => localStorage.length + sessionStorage.length") == 0
     for value in TYPED.values():
         assert not any(value in text for text in form.console), value
 
-    # What the staff tool (`invoke decrypt`) reads from the receiver's folder is the same.
+    # What the staff tool (`invoke decrypt`) reads from the receiver's export is the same, with
+    # the receiver's receipt time.
     out, err = io.StringIO(), io.StringIO()
-    assert (
-        staff.decrypt_paths(dev_keypair / "private.pem", [rx.store_dir], out=out, err=err) == 0
-    ), err
-    assert [json.loads(line)["submission"] for line in out.getvalue().splitlines()] == [submission]
+    export = rx.export(tmp_path)
+    assert staff.decrypt_paths(dev_keypair / "private.pem", [export], out=out, err=err) == 0, err
+    [line] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert line["submission"] == submission
+    assert (line["time"], line["time_source"]) == (stored["received_at"], "service")
 
 
 def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_keypair):
@@ -317,7 +384,7 @@ def test_empty_submit_sends_nothing_and_focuses_the_summary(form, rx):
     form.submit.click()
     expect(links).to_have_text(["Choose how you would like us to contact you"])
     expect(name).not_to_have_attribute("aria-invalid", "true")
-    assert form.posts() == [] and rx.requests == []
+    assert form.posts() == [] and rx.stored() == []
 
 
 def test_the_chosen_way_to_contact_needs_its_details_and_consent(form, rx):
@@ -340,7 +407,7 @@ def test_the_chosen_way_to_contact_needs_its_details_and_consent(form, rx):
             "Enter an email address like name@example.com",
         ]
     )
-    assert form.posts() == [] and rx.requests == []
+    assert form.posts() == [] and rx.stored() == []
 
 
 def test_error_state_passes_axe(form):
@@ -353,26 +420,33 @@ def test_error_state_passes_axe(form):
 # ---------------------------------------------------------------- failures and retries
 
 
-def test_503_keeps_the_input_and_the_retry_stores_once_with_the_same_id(form, rx, private_key):
-    rx.fail_next = 1
+def test_the_database_stopped_keeps_the_input_and_the_retry_stores_once_with_the_same_id(
+    form, rx, private_key
+):
+    """PostgreSQL is stopped under the running receiver: the post gets 503, the form keeps every
+    answer and says so; once the database is back, "Try again" stores the submission once."""
     form.fill_minimal(TYPED["name"])
     form.field("message").fill(TYPED["message"])
-    form.submit.click()
-
-    expect(form.alert).to_be_visible()
-    expect(form.reason).to_contain_text("busy or has a problem")
-    expect(form.retry_hint).to_be_visible()
-    expect(form.retry_hint).to_contain_text("Your answers are still here")
-    expect(form.retry_hint).to_contain_text("[TO CONFIRM: main phone number]")  # the phone as is
-    expect(form.submit).to_have_text("Try again")
-    expect(form.field("name")).to_have_value(TYPED["name"])
-    expect(form.field("message")).to_have_value(TYPED["message"])
-    expect(form.field("consent_email")).to_be_checked()
+    rx.postgres.stop("fast")
+    try:
+        form.submit.click()
+        expect(form.alert).to_be_visible(timeout=10_000)
+        expect(form.reason).to_contain_text("busy or has a problem")
+        expect(form.retry_hint).to_be_visible()
+        expect(form.retry_hint).to_contain_text("Your answers are still here")
+        # The clinic's phone as it stands in clinic.toml (a placeholder until the clinic fills it).
+        expect(form.retry_hint).to_contain_text("[TO CONFIRM: main phone number]")
+        expect(form.submit).to_have_text("Try again")
+        expect(form.field("name")).to_have_value(TYPED["name"])
+        expect(form.field("message")).to_have_value(TYPED["message"])
+        expect(form.field("consent_email")).to_be_checked()
+    finally:
+        rx.postgres.start()
     assert rx.stored() == []
 
     form.submit.click()
     expect(form.success).to_be_focused()
-    first, second = posted_fields(rx)
+    first, second = posted_fields(form)
     assert first["submission_id"] == second["submission_id"]
     # Each attempt has its own AES key and IV (RSA-OAEP's own randomness alone would make the two
     # tokens differ, so compare the unwrapped keys).
@@ -389,13 +463,15 @@ def test_503_keeps_the_input_and_the_retry_stores_once_with_the_same_id(form, rx
 
 
 def test_a_double_click_posts_once(form, rx):
-    rx.delay = 0.5  # the first post is still on its way when the second click lands
     form.fill_minimal()
-    form.submit.dblclick()
-    expect(form.submit).to_have_attribute("aria-disabled", "true")
+    # The database is slow (its table locked for a moment): the first post is still on its way
+    # when the second click lands.
+    with rx.table_locked():
+        form.submit.dblclick()
+        expect(form.submit).to_have_attribute("aria-disabled", "true")
+        time.sleep(0.5)
     expect(form.success).to_be_visible()
-    assert len(form.posts()) == 1
-    assert len(rx.requests) == 1 and len(rx.stored()) == 1
+    assert len(form.posts()) == 1 and len(rx.stored()) == 1
 
 
 def test_network_error_and_refusal_say_what_happened(form, rx):
@@ -499,7 +575,7 @@ def test_changed_answers_after_an_unknown_outcome_get_a_new_id(form, rx, private
     form.context.unroute(rx.url)
     form.submit.click()
     expect(form.success).to_be_visible()
-    ids = [p["submission_id"] for p in posted_fields(rx)]
+    ids = [p["submission_id"] for p in posted_fields(form)]
     assert len(ids) == 3 and ids[0] == ids[1] != ids[2], ids
     stored = {r["submission_id"]: [] for r in rx.stored()}
     for record in rx.stored():
@@ -552,7 +628,7 @@ def test_without_javascript_nothing_is_posted(browser, site_url, rx):
             tab.field("name").press("Enter")
         body = native.value.post_data or ""
         assert "Zo" not in body and "Line" not in body and "script" not in body
-        assert rx.requests == []
+        assert rx.stored() == []
     finally:
         tab.context.close()
 
@@ -570,9 +646,9 @@ def test_script_is_small_and_self_contained():
 
 
 def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_path, dev_keypair):
-    """What the shipped script sent, as the receiver stored it, opened in the offline inbox (from
-    disk) with a passphrase-protected copy of the development key: the same answers, the service's
-    receipt time, and no request from the inbox page."""
+    """What the shipped script sent, downloaded from the receiver's staff export as staff do, opened
+    in the offline inbox (from disk) with a passphrase-protected copy of the development key: the
+    same answers, the service's receipt time, and no request from the inbox page."""
     form.field("name").fill(TYPED["name"])
     form.field("contact-email").check()
     form.field("email").fill(TYPED["email"])
@@ -595,13 +671,13 @@ def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_pa
         page.goto(inbox_file.as_uri())
         page.get_by_label("Private key", exact=True).set_input_files(key)
         page.get_by_label("Passphrase").fill(passphrase)
-        page.get_by_label("Submissions", exact=True).set_input_files(sorted(rx.store_dir.iterdir()))
+        page.get_by_label("Submissions", exact=True).set_input_files(rx.export(tmp_path))
         page.get_by_role("button", name="Open").click()
         expect(page.get_by_role("status")).to_have_text("1 submission shown.")
         row = page.locator("#table tbody tr")
         assert row.get_attribute("data-sid") == stored["submission_id"]
         assert row.get_attribute("data-time-source") == "service"
-        assert row.get_attribute("data-time") == stored["received_at"].replace("+00:00", "Z")
+        assert row.get_attribute("data-time") == stored["received_at"]
         expect(row.locator("[data-col=name]")).to_have_text(TYPED["name"])
         page.get_by_role("button", name=f"Show the submission from {TYPED['name']}").click()
         detail = page.locator("#detail-list")
@@ -630,7 +706,7 @@ def test_the_spanish_form_encrypts_and_posts_like_the_english_one(
         expect(tab.summary).to_contain_text(spanish["form"]["error_summary"])
         name_error = next(f for f in spanish["fields"] if f["name"] == "name")["error_required"]
         expect(tab.summary).to_contain_text(name_error)
-        assert rx.requests == []
+        assert tab.posts() == []
         tab.field("name").fill("Ana María Peña")
         tab.field("contact-email").check()
         tab.field("email").fill("ana@example.com")

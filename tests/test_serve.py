@@ -42,7 +42,8 @@ def preview(tmp_path: Path, dev_keypair):
     """`invoke serve` on free ports, building a copy of the real content (so tests can edit it)."""
     content = tmp_path / "content"
     shutil.copytree(ROOT / "content", content)
-    yield from _serve(ROOT, tmp_path, content)
+    for url, edited, _database, _receiver in _serve(ROOT, tmp_path, content):
+        yield url, edited
 
 
 @pytest.fixture
@@ -52,8 +53,8 @@ def fresh_clone(tmp_path: Path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     assert not (clone / "var").exists()
-    for url, _content, store in _serve(clone, tmp_path, clone / "content"):
-        yield url, clone, store
+    for url, _content, database, receiver_url in _serve(clone, tmp_path, clone / "content"):
+        yield url, clone, database, receiver_url
 
 
 def _serve(root: Path, tmp_path: Path, content: Path):
@@ -72,8 +73,8 @@ def _serve(root: Path, tmp_path: Path, content: Path):
             str(content),
             "--output",
             str(tmp_path / "output"),
-            "--store",
-            str(tmp_path / "store"),
+            "--db",
+            f"sqlite:///{tmp_path / 'receiver' / 'submissions.sqlite3'}",
         ],
         cwd=root,
         stdout=subprocess.PIPE,
@@ -83,7 +84,7 @@ def _serve(root: Path, tmp_path: Path, content: Path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url + "/", process)
-        yield url, content, tmp_path / "store"
+        yield url, content, tmp_path / "receiver", f"http://127.0.0.1:{receiver_port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -91,7 +92,7 @@ def _serve(root: Path, tmp_path: Path, content: Path):
 
 
 def test_saving_markdown_reloads_the_open_page(preview):
-    url, content, _store = preview
+    url, content = preview
     added = "A sentence an editor added while the page was open."
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_options())
@@ -109,7 +110,7 @@ def test_saving_markdown_reloads_the_open_page(preview):
 
 
 def test_the_preview_serves_clean_urls_and_the_404_page(preview):
-    url, _content, _store = preview
+    url, _content = preview
     with urllib.request.urlopen(url + "/depression/") as response:
         assert response.status == 200
         assert b'<script src="/__reload.js" defer></script>' in response.read()
@@ -120,11 +121,14 @@ def test_the_preview_serves_clean_urls_and_the_404_page(preview):
         assert b"Page not found" in response.read()
 
 
-def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(fresh_clone):
-    """The visitor sends the form on the preview of a fresh clone; the receiver stores nothing
-    typed (checked on the stored file decoded: JSON parsed, JWE parts base64url-decoded); staff
-    read it with `invoke decrypt`."""
-    url, clone, store = fresh_clone
+def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
+    fresh_clone, tmp_path
+):
+    """The visitor sends the form on the preview of a fresh clone; the receiver that `invoke serve`
+    runs stores nothing typed (its SQLite files and its export checked decoded: JSON parsed, JWE
+    parts base64url-decoded); staff add a user, download the export and read it with
+    `invoke decrypt`."""
+    url, clone, database, receiver_url = fresh_clone
     typed = {"name": 'Zoë "Q" <O\'Brien>', "email": "zoe+q@example.com"}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_options())
@@ -137,25 +141,34 @@ def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
         page.get_by_role("button", name="Send securely").click()
         expect(page.get_by_role("status")).to_contain_text("Thank you", timeout=15_000)
         browser.close()
-    stored = sorted(store.iterdir())
-    assert len(stored) == 1
-    record = json.loads(stored[0].read_text(encoding="utf-8"))
-    assert set(record) == {"submission_id", "form", "received_at", "jwe"}
-    assert leaks(stored_texts(stored[0]), typed) == []  # only ciphertext is kept
-    decrypted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "invoke",
-            "decrypt",
-            "--key",
-            str(clone / "var" / "intake-dev" / "private.pem"),
-            str(store),
-        ],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        timeout=60,
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    password = tmp_path / "password.txt"
+    password.write_text("a staff password for tests only\n")
+    db = f"sqlite:///{database / 'submissions.sqlite3'}"
+    added = invoke("receiver-user", "frontdesk", "--db", db, "--password-file", str(password))
+    assert added.returncode == 0, added.stderr
+    credentials = base64.b64encode(b"frontdesk:a staff password for tests only").decode()
+    request = urllib.request.Request(
+        receiver_url + "/export", headers={"Authorization": f"Basic {credentials}"}
+    )
+    export = tmp_path / "export.json"
+    with urllib.request.urlopen(request, timeout=10) as response:
+        export.write_bytes(response.read())
+    assert len(json.loads(export.read_text())["submissions"]) == 1
+    assert leaks(stored_texts(export), typed) == []  # only ciphertext is kept
+    raw = b"".join(p.read_bytes() for p in database.iterdir())
+    assert leaks([raw.decode("latin-1"), raw.decode("utf-8", "replace")], typed) == []
+    decrypted = invoke(
+        "decrypt", "--key", str(clone / "var" / "intake-dev" / "private.pem"), str(export)
     )
     assert decrypted.returncode == 0, decrypted.stderr
     line = json.loads(decrypted.stdout.strip().splitlines()[0])
