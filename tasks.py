@@ -456,15 +456,29 @@ def review(c: Context, page: str, reviewer: str, content: str = "content") -> No
     )
 
 
-@task(help={"articles": "how many synthetic articles at the largest size (default 1000)"})
-def bench(c: Context, articles: int = 1000) -> None:
-    """Time our cold build, warm rebuild and plain Pelican+Typogrify on synthetic articles.
+@task(
+    help={
+        "articles": "how many synthetic articles at the largest size (default 1000)",
+        "posts": "form receiver: posts sent to each database (default 1000)",
+        "clients": "form receiver: concurrent clients (default 50)",
+        "only": "run one part: build or receiver",
+    }
+)
+def bench(
+    c: Context, articles: int = 1000, posts: int = 1000, clients: int = 50, only: str = ""
+) -> None:
+    """Benchmark the build (against plain Pelican+Typogrify) and the form receiver under load.
 
-    Prints times at a quarter, half and all of --articles, and the ratios against the budget
-    (cold <= 1.3x plain Pelican with Typogrify; warm <= 0.5x our cold; growth linear).
+    Build: cold build, warm rebuild and plain Pelican at a quarter, half and all of --articles,
+    with budgets (cold <= 1.3x plain; warm <= 0.5x cold; linear) and live reload under 1 s.
+    Receiver: posts/s and p50/p99 latency on SQLite and PostgreSQL; every post must be stored.
     """
     ensure_dev_keys()
-    c.run(f"{PYTHON} scripts/bench.py --articles {int(articles)}")
+    part = f" --only {shlex.quote(only)}" if only else ""
+    c.run(
+        f"{PYTHON} scripts/bench.py --articles {int(articles)} --posts {int(posts)} "
+        f"--clients {int(clients)}{part}"
+    )
 
 
 def _passphrase(passphrase_file: str, *, twice: bool) -> str:

@@ -34,7 +34,7 @@ from starlette.routing import Route
 from . import passwords
 from .config import Settings
 from .limits import RateLimiter, client_address
-from .store import LATEST, SchemaError, Store, StoreUnavailable, iso, now
+from .store import LATEST, POOL_SIZE, SchemaError, Store, StoreUnavailable, iso, now
 from .wire import BadPost, read_post
 
 logger = logging.getLogger("receiver")
@@ -85,7 +85,7 @@ class Receiver:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
-        self.db_threads = anyio.CapacityLimiter(16)
+        self.db_threads = anyio.CapacityLimiter(POOL_SIZE)
         self.hash_threads = anyio.CapacityLimiter(2)
         self.schema_lock = anyio.Lock()
         logger.info("database %s", self.store.describe())

@@ -18,7 +18,6 @@ stuck call give up soon after.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import math
@@ -39,6 +38,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -50,11 +50,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .wire import Post
 
 UTC = datetime.UTC
+# Connections a process keeps open: one for each worker thread the service runs database work in
+# (app.py), so that no post waits for a connection to be opened under load.
+POOL_SIZE = 8
 # Any fixed number: the key of the PostgreSQL advisory lock held while migrating.
 MIGRATION_LOCK = 7_316_402_918
 ROW_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias must be INTEGER
@@ -118,6 +121,29 @@ MIGRATIONS = {1: _migration_1}
 LATEST = max(MIGRATIONS)
 
 
+def _insert_submission(dialect_insert):
+    """INSERT … ON CONFLICT (submission_id, sha256) DO NOTHING RETURNING id, with bound values
+    named like the columns. Built once: building statements per post cost more than running them."""
+    columns = ("submission_id", "form", "kid", "received_at", "sha256", "jwe")
+    return (
+        dialect_insert(submissions)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["submission_id", "sha256"])
+        .returning(submissions.c.id)
+    )
+
+
+_SAME_ID = submissions.c.submission_id == bindparam("submission_id")
+_VERSIONS = select(func.count()).select_from(submissions).where(_SAME_ID)
+_EARLIER = select(submissions.c.received_at).where(
+    _SAME_ID, submissions.c.sha256 == bindparam("sha256")
+)
+_INSERT_SQLITE = _insert_submission(sqlite.insert)
+_INSERTED = _insert_submission(postgresql.insert).cte("inserted")
+# PostgreSQL: the insert and the count of rows stored before under the id, in one statement.
+_SAVE_POSTGRESQL = select(select(_INSERTED.c.id).scalar_subquery(), _VERSIONS.scalar_subquery())
+
+
 class StoreUnavailable(RuntimeError):
     """The database did not answer, or refused, in time: nothing was committed by this call."""
 
@@ -141,15 +167,6 @@ class PurgeReport:
     deleted: int
     kept_not_exported: int
     kept_recent: int
-
-
-@contextlib.contextmanager
-def unavailable_on_error():
-    """Any database error becomes StoreUnavailable: the caller answers 503, never 2xx."""
-    try:
-        yield
-    except SQLAlchemyError as error:
-        raise StoreUnavailable(type(error).__name__) from error
 
 
 def now() -> datetime.datetime:
@@ -178,8 +195,8 @@ def make_engine(url: str, timeout: float) -> Engine:
         engine = create_engine(
             parsed.set(drivername="sqlite+pysqlite"),
             connect_args={"timeout": timeout, "check_same_thread": False},
-            pool_size=8,
-            max_overflow=8,
+            pool_size=POOL_SIZE,
+            max_overflow=0,
             pool_timeout=timeout,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -196,11 +213,11 @@ def make_engine(url: str, timeout: float) -> Engine:
             "options": options,
             "application_name": "intake-receiver",
         },
-        pool_size=10,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         pool_timeout=timeout,
-        # A connection the server dropped (a restart) is found before use, not by a failed post.
-        pool_pre_ping=True,
+        # No pre-ping (a round trip before every post): a connection the server dropped (a
+        # restart) fails once and the work is tried again on a new one (Store._run).
     )
 
 
@@ -237,6 +254,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url, timeout)
         self.dialect = self.engine.dialect.name
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
 
     def describe(self) -> str:
@@ -250,7 +268,8 @@ class Store:
 
     def migrate(self) -> int:
         """Create or bring the schema up to LATEST; returns the version now in place."""
-        with unavailable_on_error(), self.engine.begin() as connection:
+
+        def upgrade(connection: Connection) -> None:
             if self.dialect == "postgresql":
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
@@ -268,43 +287,79 @@ class Store:
                 connection.execute(
                     insert(schema_versions).values(version=version, applied_at=now())
                 )
+
+        self._run(upgrade)
         return LATEST
 
     def ping(self) -> None:
-        with unavailable_on_error(), self.engine.connect() as connection:
+        def select_one(connection: Connection) -> None:
             connection.execute(text("SELECT 1"))
+
+        self._run(select_one, autocommit=True)
 
     # ------------------------------------------------------------ submissions
 
     def save(self, post: Post, received_at: datetime.datetime) -> Stored:
         """Store one post; returns once the row is committed (StoreUnavailable otherwise)."""
-        digest = hashlib.sha256(post.jwe.encode("ascii")).hexdigest()
-        statement = (
-            self._insert(submissions)
-            .values(
-                submission_id=post.submission_id,
-                form=post.form,
-                kid=post.kid,
-                received_at=received_at,
-                sha256=digest,
-                jwe=post.jwe,
-            )
-            .on_conflict_do_nothing(index_elements=["submission_id", "sha256"])
-            .returning(submissions.c.id)
-        )
-        same_id = submissions.c.submission_id == post.submission_id
-        with unavailable_on_error(), self.engine.begin() as connection:
-            if connection.execute(statement).first() is None:
-                earlier = connection.execute(
-                    select(submissions.c.received_at).where(same_id, submissions.c.sha256 == digest)
-                ).scalar_one()
-                return Stored("already stored", as_utc(earlier))
-            versions = connection.execute(select(func.count()).where(same_id)).scalar_one()
+        values = {
+            "submission_id": post.submission_id,
+            "form": post.form,
+            "kid": post.kid,
+            "received_at": received_at,
+            "sha256": hashlib.sha256(post.jwe.encode("ascii")).hexdigest(),
+            "jwe": post.jwe,
+        }
+        if self.dialect == "postgresql":
+            # One statement, committed on its own (autocommit): the insert and, in the same
+            # snapshot, the rows already stored under this id. The commit is done, and synced,
+            # before PostgreSQL answers: one round trip a post.
+            def store(connection: Connection) -> tuple[bool, int, datetime.datetime | None]:
+                new_id, before = connection.execute(_SAVE_POSTGRESQL, values).one()
+                if new_id is None:
+                    return False, before, connection.execute(_EARLIER, values).scalar_one()
+                return True, before + 1, None
+
+            stored, versions, first = self._run(store, autocommit=True)
+        else:
+
+            def store(connection: Connection) -> tuple[bool, int, datetime.datetime | None]:
+                stored = connection.execute(_INSERT_SQLITE, values).first() is not None
+                first = None if stored else connection.execute(_EARLIER, values).scalar_one()
+                return stored, connection.execute(_VERSIONS, values).scalar_one(), first
+
+            stored, versions, first = self._run(store)
+        if not stored:
+            return Stored("already stored", as_utc(first))
         return Stored("stored" if versions == 1 else "stored as another version", received_at)
 
+    def _run(self, work, *, autocommit: bool = False):
+        """`work(connection)` in one transaction (or, with `autocommit`, each statement committed
+        on its own), tried once more on a new connection when the database had dropped the first
+        (a restart of the server). Everything here is safe to repeat: a post's insert is idempotent
+        by its unique constraint, and at worst (a commit whose answer was lost) an export is
+        recorded twice. Any database error: StoreUnavailable, and the caller answers 503, never
+        2xx."""
+        engine = self.autocommit if autocommit else self.engine
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as connection:
+                    result = work(connection)
+                    if not autocommit:
+                        connection.commit()
+                    return result
+            except DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise StoreUnavailable(type(error).__name__) from error
+            except SQLAlchemyError as error:
+                raise StoreUnavailable(type(error).__name__) from error
+        raise AssertionError("unreachable")
+
     def count(self) -> int:
-        with unavailable_on_error(), self.engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(submissions)).scalar_one()
+        return self._run(
+            lambda connection: connection.execute(
+                select(func.count()).select_from(submissions)
+            ).scalar_one()
+        )
 
     def export(
         self, user: str, exported_at: datetime.datetime, since: datetime.datetime | None = None
@@ -328,7 +383,8 @@ class Store:
         if since is not None:
             query = query.where(submissions.c.received_at >= since)
         export_id = str(uuid.uuid4())
-        with unavailable_on_error(), self.engine.begin() as connection:
+
+        def record(connection: Connection) -> list:
             rows = connection.execute(query).all()
             connection.execute(
                 insert(exports).values(
@@ -343,6 +399,9 @@ class Store:
                     insert(export_rows),
                     [{"export_id": export_id, "submission_row": row.id} for row in rows],
                 )
+            return rows
+
+        rows = self._run(record)
         return {
             "export": {
                 "id": export_id,
@@ -372,8 +431,7 @@ class Store:
             .where(export_rows.c.export_id == export_id)
             .order_by(submissions.c.id)
         )
-        with unavailable_on_error(), self.engine.connect() as connection:
-            return list(connection.execute(query).scalars())
+        return self._run(lambda connection: list(connection.execute(query).scalars()))
 
     def purge(self, older_than_days: int, at: datetime.datetime) -> PurgeReport:
         """Delete the rows received more than `older_than_days` before `at` that some export
@@ -383,7 +441,8 @@ class Store:
         cutoff = at - datetime.timedelta(days=older_than_days)
         old = submissions.c.received_at < cutoff
         exported = exists().where(export_rows.c.submission_row == submissions.c.id)
-        with unavailable_on_error(), self.engine.begin() as connection:
+
+        def delete_exported(connection: Connection) -> PurgeReport:
             # Their export_rows go with them (ON DELETE CASCADE).
             deleted = connection.execute(delete(submissions).where(old, exported)).rowcount
             kept_not_exported = connection.execute(
@@ -392,7 +451,9 @@ class Store:
             kept_recent = connection.execute(
                 select(func.count()).select_from(submissions).where(~old)
             ).scalar_one()
-        return PurgeReport(cutoff, deleted, kept_not_exported, kept_recent)
+            return PurgeReport(cutoff, deleted, kept_not_exported, kept_recent)
+
+        return self._run(delete_exported)
 
     # ------------------------------------------------------------ staff users
 
@@ -406,23 +467,12 @@ class Store:
                 set_={"password_hash": password_hash, "updated_at": values["updated_at"]},
             )
         )
-        with unavailable_on_error(), self.engine.begin() as connection:
-            connection.execute(statement)
+        self._run(lambda connection: connection.execute(statement))
 
     def password_hash(self, name: str) -> str | None:
         query = select(staff_users.c.password_hash).where(staff_users.c.name == name)
-        with unavailable_on_error(), self.engine.connect() as connection:
-            return connection.execute(query).scalar()
+        return self._run(lambda connection: connection.execute(query).scalar())
 
     def delete_user(self, name: str) -> bool:
-        with unavailable_on_error(), self.engine.begin() as connection:
-            result = connection.execute(delete(staff_users).where(staff_users.c.name == name))
-        return result.rowcount > 0
-
-    def user_names(self) -> list[str]:
-        with unavailable_on_error(), self.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    select(staff_users.c.name).order_by(staff_users.c.name)
-                ).scalars()
-            )
+        statement = delete(staff_users).where(staff_users.c.name == name)
+        return self._run(lambda connection: connection.execute(statement).rowcount > 0)

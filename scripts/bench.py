@@ -9,7 +9,10 @@ Then it times live reload: `invoke serve` on the real content, a page saved, unt
 to reload (the site rebuilt).
 Budgets: cold <= 1.3 x plain, warm <= 0.5 x cold, time per article roughly constant (linear), and
 live reload under a second.
-Exit status 1 when a budget is missed.
+Then the form receiver under load (scripts/bench_receiver.py): posts a second and p50/p99 latency
+for --posts posts from --clients concurrent clients, on SQLite and on PostgreSQL; every post must
+be stored (rows == posts), and with PostgreSQL the goal is 500 posts/s with p99 under 100 ms.
+Exit status 1 when a budget is missed. --only build or --only receiver runs one part.
 """
 
 from __future__ import annotations
@@ -254,8 +257,25 @@ def marginal_growth(sizes: list[int], seconds: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--posts", type=int, default=1000, help="receiver: posts a database")
+    parser.add_argument("--clients", type=int, default=50, help="receiver: concurrent clients")
+    parser.add_argument("--only", choices=["build", "receiver"], help="run one part")
     args = parser.parse_args()
-    sizes = sorted({max(1, args.articles // 4), max(1, args.articles // 2), args.articles})
+    failed = False
+    if args.only != "receiver":
+        failed |= bench_build(args.articles)
+    if args.only != "build":
+        from bench_receiver import checks, measure
+
+        for label, passed, value in checks(measure(args.posts, args.clients)):
+            failed |= not passed
+            print(f"{'PASS' if passed else 'FAIL'}  {label}: {value}")
+    return 1 if failed else 0
+
+
+def bench_build(articles: int) -> bool:
+    """The build's part; True when a budget is missed."""
+    sizes = sorted({max(1, articles // 4), max(1, articles // 2), articles})
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for count in sizes:
@@ -286,7 +306,7 @@ def main() -> int:
         ok = value <= budget
         failed |= not ok
         print(f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f}")
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

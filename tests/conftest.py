@@ -245,6 +245,18 @@ def fresh_database(kind: str, request: pytest.FixtureRequest, folder: Path) -> s
     return server.create_database(f"receiver_{next(_databases)}")
 
 
+def operator_engine(url: str):
+    """An engine for the tests' own reads and writes of a receiver's database, as an operator's
+    tool would have: it checks each connection before use, because the tests stop the server."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
 @pytest.fixture(scope="session")
 def certificate_authority():
     """A test CA (trustme) and a certificate for 127.0.0.1 signed by it: (CA, certificate file)."""

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ROOT, run_pelican
+from conftest import ROOT, operator_engine, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from host import free_port, wrangler_pages_dev
@@ -69,11 +69,12 @@ class Receiver:
         self.url = process.url + "/submit"
         self.client = Client(process.url, authority, SITE_ORIGIN)
         self.store = Store(database_url)
+        self.engine = operator_engine(database_url)
         self.postgres = postgres
 
     def stored(self) -> list[dict]:
         """The stored rows, oldest first, as the export gives them."""
-        with self.store.engine.connect() as connection:
+        with self.engine.connect() as connection:
             rows = connection.execute(select(submissions).order_by(submissions.c.id)).all()
         return [
             {
@@ -96,14 +97,14 @@ class Receiver:
         return target
 
     def clear(self) -> None:
-        with self.store.engine.begin() as connection:
+        with self.engine.begin() as connection:
             connection.execute(delete(submissions))
 
     @contextlib.contextmanager
     def table_locked(self):
         """Another connection holds the submissions table: posts wait (and after the receiver's
         2 s database timeout, get 503)."""
-        with self.store.engine.connect() as connection:
+        with self.engine.connect() as connection:
             connection.execute(text("LOCK TABLE submissions IN EXCLUSIVE MODE"))
             yield
             connection.rollback()
@@ -126,6 +127,7 @@ def receiver(postgres, certificate_authority, dev_key_id, tmp_path_factory):
     yield running
     process.stop()
     running.store.close()
+    running.engine.dispose()
 
 
 @pytest.fixture

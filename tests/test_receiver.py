@@ -24,7 +24,7 @@ import time
 import uuid
 
 import pytest
-from conftest import RECEIVER_BACKENDS, RECEIVER_SITE, ROOT, fresh_database
+from conftest import RECEIVER_BACKENDS, RECEIVER_SITE, ROOT, fresh_database, operator_engine
 from receiver_client import Client, fake_jwe, form_fields, real_jwe, submission
 from receiver_process import ReceiverProcess
 from sqlalchemy import insert, select
@@ -45,9 +45,10 @@ class Service:
     def __init__(self, process: ReceiverProcess, url: str, client: Client, kind: str):
         self.process, self.database_url, self.client, self.kind = process, url, client, kind
         self.store = Store(url)
+        self.engine = operator_engine(url)
 
     def rows(self, sid: str) -> list:
-        with self.store.engine.connect() as connection:
+        with self.engine.connect() as connection:
             return connection.execute(
                 select(submissions).where(submissions.c.submission_id == sid)
             ).all()
@@ -100,6 +101,7 @@ def service(kind, request, tmp_path_factory, certificate_authority, dev_key_id):
     yield running
     running.process.stop()
     running.store.close()
+    running.engine.dispose()
 
 
 @pytest.fixture
@@ -111,6 +113,7 @@ def own_service(kind, request, tmp_path_factory, certificate_authority, dev_key_
     yield running
     running.process.stop()
     running.store.close()
+    running.engine.dispose()
 
 
 def new_post(kid: str, content: str = "c") -> dict[str, str]:
@@ -366,6 +369,7 @@ def test_rate_limits_answer_429_with_retry_after(
     finally:
         limited.process.stop()
         limited.store.close()
+        limited.engine.dispose()
 
 
 # ---------------------------------------------------------------- faults
