@@ -121,6 +121,8 @@ def receiver(postgres, certificate_authority, dev_key_id, tmp_path_factory):
         key_ids=[dev_key_id],
         port=RECEIVER_PORT,
         certfile=certificate,
+        # Every test here posts from 127.0.0.1: the per-address limit would soon refuse them.
+        environment={"RECEIVER_CLIENT_RATE": "100000"},
         log=tmp_path_factory.mktemp("receiver") / "receiver.log",
     ).start()
     running = Receiver(process, database, postgres, authority)
