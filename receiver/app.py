@@ -289,7 +289,7 @@ class Receiver:
 
     # ------------------------------------------------------------ other paths
 
-    async def not_found(self, _request: Request, error: HTTPException) -> Response:
+    async def http_error(self, _request: Request, error: HTTPException) -> Response:
         return answer(error.status_code, {"error": error.detail}, dict(error.headers or {}))
 
 
@@ -347,7 +347,7 @@ def create_app(settings: Settings, store: Store | None = None) -> AccessLog:
             Route("/healthz", receiver.healthz, methods=["GET", "HEAD"]),
             Route("/export", receiver.export, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: receiver.not_found},
+        exception_handlers={HTTPException: receiver.http_error},
         lifespan=receiver.lifespan,
     )
     app.state.receiver = receiver
