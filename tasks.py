@@ -97,6 +97,20 @@ def site_key_ids() -> list[str]:
     return found
 
 
+def _receiver_db(db: str) -> str:
+    """--db, else RECEIVER_DATABASE_URL, else the local SQLite file in var/receiver/."""
+    return db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)
+
+
+def _receiver_main(args: list[str]) -> None:
+    """`python -m receiver ARGS` in this process; Exit with its status when it fails."""
+    from receiver.__main__ import main as receiver_main
+
+    status = receiver_main(args)
+    if status:
+        raise Exit(code=status)
+
+
 @task(
     help={
         "port": f"port on 127.0.0.1 (default {RECEIVER_PORT}, where the local build's form posts)",
@@ -116,9 +130,8 @@ def receiver(c: Context, port: int = RECEIVER_PORT, db: str = "", origin=None) -
     sys.path.insert(0, str(ROOT / "scripts"))
     from receiver_process import serve_command
 
-    database = db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)
     origins = [*PREVIEW_ORIGINS, *(origin or [])]
-    c.run(shlex.join(serve_command(database, port, origins, site_key_ids())), pty=False)
+    c.run(shlex.join(serve_command(_receiver_db(db), port, origins, site_key_ids())), pty=False)
 
 
 @task(
@@ -133,16 +146,12 @@ def receiver_user(
     c: Context, name: str, db: str = "", password_file: str = "", delete: bool = False
 ) -> None:
     """Set (or --delete) a staff user's password for the receiver's export; only a hash is kept."""
-    from receiver.__main__ import main as receiver_main
-
-    args = ["user", name, "--db", db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)]
+    args = ["user", name, "--db", _receiver_db(db)]
     if password_file:
         args += ["--password-file", password_file]
     if delete:
         args.append("--delete")
-    status = receiver_main(args)
-    if status:
-        raise Exit(code=status)
+    _receiver_main(args)
 
 
 @task(
@@ -156,12 +165,7 @@ def receiver_purge(c: Context, older_than: int, db: str = "") -> None:
 
     A row no export has included is kept, however old, and the output says how many and why.
     """
-    from receiver.__main__ import main as receiver_main
-
-    database = db or os.environ.get("RECEIVER_DATABASE_URL", RECEIVER_DB)
-    status = receiver_main(["purge", "--older-than", str(older_than), "--db", database])
-    if status:
-        raise Exit(code=status)
+    _receiver_main(["purge", "--older-than", str(older_than), "--db", _receiver_db(db)])
 
 
 @task(

@@ -99,6 +99,18 @@ def run_pelican(
     )
 
 
+def repository_files() -> list[Path]:
+    """The repository's files, tracked or not yet added (ignored ones left out)."""
+    names = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [ROOT / name for name in names if (ROOT / name).is_file()]
+
+
 def invoke_new_in(content: Path, title: str, **options) -> subprocess.CompletedProcess:
     """Run the `invoke new` task (tasks.new) on another content folder, as an editor would."""
     script = (

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCTION_URL, ROOT, invoke_new_in, run_pelican
+from conftest import PRODUCTION_URL, ROOT, invoke_new_in, repository_files, run_pelican
 
 GOOD_PAGE = """\
 Title: A good page
@@ -486,17 +486,10 @@ def test_locks_carry_hashes_and_setup_requires_them():
 
 def test_nothing_says_the_site_deploys_to_github_pages():
     old_host = "GitHub" + " Pages"  # spelled apart so this file does not match itself
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
     found = []
-    for name in files:
-        path = ROOT / name
-        if path.suffix in {".lock", ".json"} or not path.is_file():
+    for path in repository_files():
+        name = path.relative_to(ROOT).as_posix()
+        if path.suffix in {".lock", ".json"}:
             continue
         text = path.read_text(encoding="utf-8", errors="replace").lower()
         if any(

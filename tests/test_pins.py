@@ -9,11 +9,10 @@ every `FROM` of every Dockerfile in the repository.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, repository_files
 
 PINNED = re.compile(
     r"^(?P<tagged>(?P<name>[a-z0-9][a-z0-9._/-]*(?::[0-9]+/[a-z0-9._/-]+)?)"
@@ -83,18 +82,6 @@ def pin_problems(text: str, images: list[str]) -> list[str]:
             if not any(named.search(comment) for comment in comments_above(lines, index)):
                 problems.append(f"{image} (line {index + 1}): no comment naming {match['tagged']}")
     return problems
-
-
-def repository_files() -> list[Path]:
-    """The repository's files, tracked or not yet added (ignored ones left out)."""
-    names = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return [ROOT / name for name in names if (ROOT / name).is_file()]
 
 
 def is_dockerfile(path: Path) -> bool:
