@@ -175,6 +175,7 @@ def receiver_purge(c: Context, older_than: int, db: str = "") -> None:
         "content": "content folder to build (default content/)",
         "output": "where the preview is built (default output/)",
         "db": "the form receiver's database (default var/receiver/, SQLite)",
+        "receiver": "run the form receiver too (--no-receiver: one runs already, `invoke receiver`)",
     }
 )
 def serve(
@@ -184,6 +185,7 @@ def serve(
     content: str = "content",
     output: str = "output",
     db: str = RECEIVER_DB,
+    receiver: bool = True,
 ) -> None:
     """Preview the site at http://127.0.0.1:8000 with live reload, and run the form receiver.
 
@@ -199,13 +201,16 @@ def serve(
 
     origins = (f"http://{DEV_HOST}:{port}", f"http://localhost:{port}")
     receiving = ReceiverProcess(db, origins=origins, key_ids=site_key_ids(), port=receiver_port)
-    try:
-        receiving.start()
-    except ReceiverError as error:
-        raise Exit(f"The form receiver did not start on port {receiver_port}: {error}") from error
-    # A terminated preview stops its receiver too (finally below).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"form receiver: http://{DEV_HOST}:{receiver_port}/submit (log: {receiving.log})")
+    if receiver:
+        try:
+            receiving.start()
+        except ReceiverError as error:
+            raise Exit(
+                f"The form receiver did not start on port {receiver_port}: {error}"
+            ) from error
+        # A terminated preview stops its receiver too (finally below).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        print(f"form receiver: http://{DEV_HOST}:{receiver_port}/submit (log: {receiving.log})")
     # The form on the preview posts to this receiver (and the page's CSP allows it).
     os.environ.setdefault("INTAKE_ENDPOINT", f"http://{DEV_HOST}:{receiver_port}/submit")
     source, built = Path(content).resolve(), Path(output).resolve()

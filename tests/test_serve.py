@@ -42,53 +42,65 @@ def preview(tmp_path: Path, dev_keypair):
     """`invoke serve` on free ports, building a copy of the real content (so tests can edit it)."""
     content = tmp_path / "content"
     shutil.copytree(ROOT / "content", content)
-    for url, edited, _database, _receiver in _serve(ROOT, tmp_path, content):
-        yield url, edited
+    for url, _root, _database, receiver_url in _serve(ROOT, tmp_path, content):
+        with urllib.request.urlopen(receiver_url + "/healthz", timeout=5) as health:
+            assert health.status == 200  # invoke serve runs the receiver too
+        yield url, content
 
 
 @pytest.fixture
 def fresh_clone(tmp_path: Path):
     """A real `git clone` of this repository (what is committed, nothing else: no key pair, no
-    output), running `invoke serve` on free ports."""
+    output), run as the README says: `invoke receiver` (the form receiver on SQLite), and
+    `invoke serve --no-receiver` showing the site that posts to it, on free ports."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     assert not (clone / "var").exists()
-    for url, _content, database, receiver_url in _serve(clone, tmp_path, clone / "content"):
-        yield url, clone, database, receiver_url
+    yield from _serve(clone, tmp_path, clone / "content", receiver_alone=True)
 
 
-def _serve(root: Path, tmp_path: Path, content: Path):
-    port, receiver_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "invoke",
-            "serve",
-            "--port",
-            str(port),
-            "--receiver-port",
-            str(receiver_port),
-            "--content",
-            str(content),
-            "--output",
-            str(tmp_path / "output"),
-            "--db",
-            f"sqlite:///{tmp_path / 'receiver' / 'submissions.sqlite3'}",
-        ],
+def _invoke(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=15)
+    process.stdout.close()
+
+
+def _serve(root: Path, tmp_path: Path, content: Path, receiver_alone: bool = False):
+    port, receiver_port = free_port(), free_port()
+    url, receiver_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{receiver_port}"
+    database = f"sqlite:///{tmp_path / 'receiver' / 'submissions.sqlite3'}"
+    started = []
+    if receiver_alone:
+        receiving = _invoke(
+            root, "receiver", "--port", str(receiver_port), "--db", database, "--origin", url
+        )
+        started.append(receiving)
+    serve = ["serve", "--port", str(port), "--receiver-port", str(receiver_port)]
+    serve += ["--content", str(content), "--output", str(tmp_path / "output"), "--db", database]
+    if receiver_alone:
+        serve.append("--no-receiver")
     try:
-        wait_until_serving(url + "/", process)
-        yield url, content, tmp_path / "receiver", f"http://127.0.0.1:{receiver_port}"
+        if receiver_alone:
+            wait_until_serving(receiver_url + "/healthz", receiving)
+        started.append(_invoke(root, *serve))
+        wait_until_serving(url + "/", started[-1])
+        yield url, root, tmp_path / "receiver", receiver_url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
+        for process in reversed(started):
+            _stop(process)
+    # Whichever way it ran, nothing of the receiver outlives its task.
+    with pytest.raises(OSError):
+        urllib.request.urlopen(receiver_url + "/healthz", timeout=2)
 
 
 def test_saving_markdown_reloads_the_open_page(preview):
@@ -121,13 +133,11 @@ def test_the_preview_serves_clean_urls_and_the_404_page(preview):
         assert b"Page not found" in response.read()
 
 
-def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
-    fresh_clone, tmp_path
-):
-    """The visitor sends the form on the preview of a fresh clone; the receiver that `invoke serve`
-    runs stores nothing typed (its SQLite files and its export checked decoded: JSON parsed, JWE
-    parts base64url-decoded); staff add a user, download the export and read it with
-    `invoke decrypt`."""
+def test_on_a_fresh_clone_the_readme_steps_deliver_a_submission_staff_read(fresh_clone, tmp_path):
+    """The README's steps on a fresh clone: the visitor sends the form on the preview, which posts
+    to `invoke receiver`; the receiver stores nothing typed (its SQLite files and its export checked
+    decoded: JSON parsed, JWE parts base64url-decoded); staff add a user, download the export and
+    read it in the offline inbox (`invoke inbox`, in Chromium) and with `invoke decrypt`."""
     url, clone, database, receiver_url = fresh_clone
     typed = {"name": 'Zoë "Q" <O\'Brien>', "email": "zoe+q@example.com"}
     with sync_playwright() as playwright:
@@ -177,6 +187,22 @@ def test_on_a_fresh_clone_the_form_works_end_to_end_and_invoke_decrypt_reads_it(
     assert submission["fields"]["name"] == typed["name"]
     assert submission["consent"]["email"] is True
     assert submission["lang"] == "en"
+
+    inbox = tmp_path / "intake-inbox.html"
+    assert invoke("inbox", "--out", str(inbox)).returncode == 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**chromium_launch_options())
+        page = browser.new_page()
+        page.goto(inbox.as_uri())
+        key = clone / "var" / "intake-dev" / "private.pem"
+        page.get_by_label("Private key", exact=True).set_input_files(key)
+        page.get_by_label("Submissions", exact=True).set_input_files(export)
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_role("status")).to_contain_text("1 submission shown.")
+        row = page.locator("#table tbody tr")
+        expect(row.locator("[data-col=name]")).to_have_text(typed["name"])
+        assert row.get_attribute("data-time-source") == "service"
+        browser.close()
 
 
 def test_the_stored_file_check_can_fail(tmp_path):
