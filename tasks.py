@@ -131,7 +131,10 @@ def receiver(c: Context, port: int = RECEIVER_PORT, db: str = "", origin=None) -
     from receiver_process import serve_command
 
     origins = [*PREVIEW_ORIGINS, *(origin or [])]
-    c.run(shlex.join(serve_command(_receiver_db(db), port, origins, site_key_ids())), pty=False)
+    command = serve_command(_receiver_db(db), port, origins, site_key_ids())
+    # The receiver takes this process's place, so Ctrl+C and SIGTERM reach it directly.
+    sys.stdout.flush()
+    os.execv(command[0], command)
 
 
 @task(
