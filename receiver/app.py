@@ -4,7 +4,7 @@
                    200 for the very same ciphertext again; 403 other origin; 413 too large;
                    415 not a form post; 400/422 not the form's fields or JWE; 429 rate limit;
                    503 the database did not answer within db_timeout (nothing stored)
-    GET /healthz   200 when the database answers, else 503
+    GET /healthz   200 when the database answers, else 503 (also at /health)
     GET /export    staff only (HTTP Basic): every stored row as one JSON file for the staff inbox
 
 Each answer is JSON. Logs hold the method, path, status and latency of each request: never a body,
@@ -345,6 +345,8 @@ def create_app(settings: Settings, store: Store | None = None) -> AccessLog:
         routes=[
             Route("/submit", receiver.submit, methods=["POST", "OPTIONS"]),
             Route("/healthz", receiver.healthz, methods=["GET", "HEAD"]),
+            # The same, for platforms that keep paths ending in "z" for themselves (Cloud Run).
+            Route("/health", receiver.healthz, methods=["GET", "HEAD"]),
             Route("/export", receiver.export, methods=["GET"]),
         ],
         exception_handlers={HTTPException: receiver.http_error},

@@ -428,11 +428,13 @@ def test_a_database_outage_answers_503_quickly_and_a_retry_stores_once(
         assert waited < 4.0, f"503 after {waited:.1f} s (the database timeout is 2 s)"
         assert int(answer.headers["Retry-After"]) > 0
         assert answer.headers["Access-Control-Allow-Origin"] == RECEIVER_SITE
-        health = client.request("GET", "/healthz")
-        assert (health.status, health.json()) == (503, {"database": "unreachable"})
+        for path in ("/healthz", "/health"):
+            health = client.request("GET", path)
+            assert (health.status, health.json()) == (503, {"database": "unreachable"})
     finally:
         outage.end()
     assert client.request("GET", "/healthz").status == 200
+    assert client.request("GET", "/health").json()["database"] == "reachable"
     assert client.post(during).status == 201
     assert client.post(during).status == 200
     assert len(own_service.rows(during["submission_id"])) == 1
