@@ -61,7 +61,7 @@ CONSENT_KEYS = {"wording_version", "legend", "hint"}
 # - the staff tools' own columns (time, time_source, warning, consent_<key> for every key of the
 #   consent table...), so no field other than a consent box may start with "consent_". The staff
 #   tools are not part of the build: tests/test_intake_theme.py checks that their list of columns
-#   (readers.METADATA_FIELDS) stays inside this one.
+#   (METADATA_FIELDS in staff/readers.py) stays inside this one.
 RESERVED_NAMES = frozenset(
     {
         "v", "form", "sid", "submitted_at", "page", "fields", "consent", "lang", "likely_spam",
