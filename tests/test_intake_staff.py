@@ -7,6 +7,7 @@ independent of ours; the browser tests check what the shipped script makes and w
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -22,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from intake_form.keys import b64url, b64url_decode, ensure_dev_keypair, key_id
 from jwcrypto import jwa, jwe, jwk
 
@@ -577,3 +579,31 @@ def test_keygen_asks_for_the_passphrase_twice_on_a_terminal(tmp_path):
     assert code == 0, transcript
     [private] = (tmp_path / "keys").glob("*-private.jwe")
     assert load_private_key(private, PASSPHRASE).key_size == 3072
+
+
+# ---------------------------------------------------------------- where the staff tools live
+
+
+def absolute_imports(folder: Path) -> dict[str, set[str]]:
+    """The top-level names each Python file under FOLDER imports (relative imports left out)."""
+    found = {}
+    for path in sorted(folder.rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_neither_the_build_nor_the_receiver_imports_the_staff_tools():
+    """The plugins are the Pelican build, and receiver/ ships alone in its container image: neither
+    imports staff/, the build does not import the receiver, and the receiver imports no plugin."""
+    plugins = {p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").is_file()}
+    assert "intake_form" in plugins
+    for path, names in absolute_imports(ROOT / "plugins").items():
+        assert not names & {"staff", "receiver"}, path
+    for path, names in absolute_imports(ROOT / "receiver").items():
+        assert not names & ({"staff"} | plugins), path
