@@ -29,14 +29,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from intake_form.keys import key_id
-
-# The form's wire format (the algorithms, what a compact JWE looks like) is the receiver's: the
-# same definitions the service checks posts against.
-from receiver.wire import JWE_ALG, JWE_ENC, JWE_PATTERN, b64url_decode
+from intake_form.keys import b64url_decode, key_id
 
 from .keys import StaffError
 
+JWE_ALG = "RSA-OAEP-256"
+JWE_ENC = "A256GCM"
+# A compact JWE: five base64url parts; the protected header is JSON, so it starts with "eyJ" ('{"').
+JWE_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9_.-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+"
+)
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_MIME_BOUNDARIES = 32
 MAX_JSON_DEPTH = 64
