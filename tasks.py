@@ -18,6 +18,8 @@ from pathlib import Path
 from invoke import Context, Exit, task
 
 ROOT = Path(__file__).resolve().parent
+# invoke puts this folder (ROOT) on sys.path before loading tasks.py, so receiver/ and staff/
+# import as packages; the plugins and what the staff tools use of them import from plugins/.
 sys.path.insert(0, str(ROOT / "plugins"))
 
 CONTENT = ROOT / "content"
@@ -38,7 +40,7 @@ def pelican(c: Context, settings: str, *extra: str, **run_kwargs):
 
 
 def ensure_dev_keys() -> None:
-    from intake_form.staff import ensure_dev_keypair
+    from intake_form.keys import ensure_dev_keypair
 
     ensure_dev_keypair(ROOT)
 
@@ -497,7 +499,7 @@ def _passphrase(passphrase_file: str, *, twice: bool) -> str:
     """The passphrase from the first line of PASSPHRASE_FILE, or asked on the terminal."""
     import getpass
 
-    from intake_form.staff import read_passphrase_file
+    from staff.keys import read_passphrase_file
 
     if passphrase_file:
         return read_passphrase_file(Path(passphrase_file))
@@ -530,8 +532,8 @@ def keygen(
     public key also goes where the production build reads it (commit that file). Keep the private
     key (mode 0600) off the repository, with the clinic's staff.
     """
-    from intake_form.staff import StaffError
-    from intake_form.staff import keygen as make_keys
+    from staff.keys import StaffError
+    from staff.keys import keygen as make_keys
 
     try:
         if no_passphrase:
@@ -563,7 +565,8 @@ def keygen(
 )
 def decrypt(c: Context, key: str, path: str, csv: bool = False, passphrase_file: str = "") -> None:
     """Decrypt stored intake submissions and print them as JSON lines (or CSV with --csv)."""
-    from intake_form.staff import StaffError, decrypt_paths, read_passphrase_file
+    from staff.decrypt import decrypt_paths
+    from staff.keys import StaffError, read_passphrase_file
 
     try:
         passphrase = read_passphrase_file(Path(passphrase_file)) if passphrase_file else None
@@ -577,7 +580,7 @@ def decrypt(c: Context, key: str, path: str, csv: bool = False, passphrase_file:
 @task(help={"out": "where to write the staff inbox (one HTML file; keep it on the staff computer)"})
 def inbox(c: Context, out: str) -> None:
     """Write the offline staff inbox: one HTML file that reads submissions in the browser."""
-    from intake_form.inbox import write_inbox
+    from staff.inbox import write_inbox
 
     target = write_inbox(Path(out).expanduser())
     print(f"staff inbox: {target}  (open it from disk in Chrome, Edge or Firefox; no network)")

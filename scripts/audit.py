@@ -65,7 +65,7 @@ class AuditError(RuntimeError):
 def build(output: Path, siteurl: str) -> None:
     """The production build, for `siteurl`, with the go-live checks off (placeholders remain)."""
     try:
-        from intake_form.staff import ensure_dev_keypair  # noqa: PLC0415 (optional plugin)
+        from intake_form.keys import ensure_dev_keypair  # noqa: PLC0415 (optional plugin)
     except ImportError:
         pass
     else:

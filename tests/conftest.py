@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))  # the receiver service (receiver/) is a package of its own
+sys.path.insert(0, str(ROOT))  # receiver/ (the form endpoint) and staff/ (the staff's tools)
 
 PRODUCTION_URL = "https://www.example.test"
 
@@ -137,7 +137,7 @@ def build_or_fail(output: Path, **kwargs) -> Path:
 @pytest.fixture(scope="session")
 def dev_keypair() -> Path:
     """The development key pair the local build uses (made on first use, git-ignored)."""
-    from intake_form.staff import ensure_dev_keypair
+    from intake_form.keys import ensure_dev_keypair
 
     return ensure_dev_keypair(ROOT)
 

@@ -18,10 +18,13 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import ROOT
-from intake_form import staff
-from intake_form.inbox import inbox_html, write_inbox
-from intake_form.readers import visible
+from intake_form.keys import b64url, b64url_decode
 from playwright.sync_api import Page, expect
+
+from staff.decrypt import read_submissions, write_csv
+from staff.inbox import inbox_html, write_inbox
+from staff.keys import load_private_key
+from staff.readers import visible
 
 VECTORS = ROOT / "tests" / "data" / "inbox-vectors"
 PASSPHRASE = (VECTORS / "passphrase.txt").read_text().splitlines()[0]
@@ -35,8 +38,8 @@ SUBMISSIONS = sorted((VECTORS / "submissions").iterdir())
 def python_result(paths: list[Path]) -> tuple[dict, str]:
     """What `invoke decrypt` makes of PATHS with the vectors' key: entries and problems in the
     shape of expected.json, and its CSV."""
-    key = staff.load_private_key(VECTORS / "key.jwe", PASSPHRASE)
-    entries, _found, problems = staff.read_submissions(key, paths)
+    key = load_private_key(VECTORS / "key.jwe", PASSPHRASE)
+    entries, _found, problems = read_submissions(key, paths)
     shown = [
         {
             "sid": e.submission["sid"],
@@ -50,7 +53,7 @@ def python_result(paths: list[Path]) -> tuple[dict, str]:
         for e in entries
     ]
     csv = io.StringIO()
-    staff.write_csv(entries, csv)
+    write_csv(entries, csv)
     result = {"entries": shown, "problems": [[Path(f).name, m] for f, m in problems]}
     return result, csv.getvalue()
 
@@ -220,10 +223,10 @@ def test_key_problems_are_said_plainly(inbox, tmp_path):
     expect(inbox.page.get_by_label("Passphrase")).to_have_value("")
 
     parts = (VECTORS / "key.jwe").read_text().strip().split(".")
-    header = json.loads(staff.b64url_decode(parts[0]))
+    header = json.loads(b64url_decode(parts[0]))
     header["p2c"] = 1000
     weak = tmp_path / "weak.jwe"
-    weak.write_text(".".join([staff.b64url(json.dumps(header).encode()), *parts[1:]]))
+    weak.write_text(".".join([b64url(json.dumps(header).encode()), *parts[1:]]))
     inbox.open(SUBMISSIONS[:1], key=weak)
     expect(inbox.status).to_contain_text("Too few PBKDF2 iterations (1000; at least 600,000")
 

@@ -27,8 +27,7 @@ from conftest import ROOT, operator_engine, run_pelican
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from host import free_port, wrangler_pages_dev
-from intake_form import staff
-from intake_form.inbox import write_inbox
+from intake_form.keys import b64url, b64url_decode
 from jwcrypto import jwe, jwk
 from playwright.sync_api import Page, expect
 from receiver_client import Client
@@ -38,6 +37,10 @@ from wire import leaks
 
 from receiver import passwords
 from receiver.store import Store, iso, submissions
+from staff.decrypt import decrypt_paths
+from staff.inbox import write_inbox
+from staff.keys import load_private_key, protect_private_key
+from staff.readers import DecryptionError, decrypt_jwe
 
 FORM_PATH = "/is-ketamine-right-for-me/"
 # The consent wording the shipped field file declares (sent inside every submission).
@@ -153,7 +156,7 @@ def site_url(tmp_path_factory, receiver, dev_keypair):
 
 @pytest.fixture(scope="module")
 def private_key(dev_keypair):
-    return staff.load_private_key(dev_keypair / "private.pem")
+    return load_private_key(dev_keypair / "private.pem")
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +220,7 @@ def form(browser, site_url):
 
 def decrypt_both(token: str, private_key, jwcrypto_key) -> dict:
     """Decrypt with our staff tool (cryptography) and with jwcrypto; both must agree."""
-    ours = staff.decrypt_jwe(token, private_key)
+    ours = decrypt_jwe(token, private_key)
     theirs = jwe.JWE()
     theirs.deserialize(token, key=jwcrypto_key)
     assert json.loads(theirs.payload.decode("utf-8")) == ours
@@ -316,7 +319,7 @@ def test_decrypts_to_exactly_what_was_typed_with_nothing_typed_on_the_wire(
     # the receiver's receipt time.
     out, err = io.StringIO(), io.StringIO()
     export = rx.export(tmp_path)
-    assert staff.decrypt_paths(dev_keypair / "private.pem", [export], out=out, err=err) == 0, err
+    assert decrypt_paths(dev_keypair / "private.pem", [export], out=out, err=err) == 0, err
     [line] = [json.loads(line) for line in out.getvalue().splitlines()]
     assert line["submission"] == submission
     assert (line["time"], line["time_source"]) == (stored["received_at"], "service")
@@ -328,7 +331,7 @@ def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_k
     expect(form.success).to_be_visible()
     [stored] = rx.stored()
     token = stored["jwe"]
-    header = json.loads(staff.b64url_decode(token.split(".")[0]))
+    header = json.loads(b64url_decode(token.split(".")[0]))
     public = jwk.JWK.from_pem((dev_keypair / "public.pem").read_bytes())
     assert header == {
         "alg": "RSA-OAEP-256",
@@ -337,24 +340,22 @@ def test_the_jwe_header_and_tampering(form, rx, private_key, jwcrypto_key, dev_k
         "cty": "application/json",
         "sid": stored["submission_id"],
     }
-    _, encrypted_key, iv, _, tag = (staff.b64url_decode(p) for p in token.split("."))
+    _, encrypted_key, iv, _, tag = (b64url_decode(p) for p in token.split("."))
     assert (len(encrypted_key), len(iv), len(tag)) == (384, 12, 16)
     decrypt_both(token, private_key, jwcrypto_key)
 
     def tampered(part: int) -> str:
         parts = token.split(".")
-        raw = bytearray(staff.b64url_decode(parts[part]))
+        raw = bytearray(b64url_decode(parts[part]))
         raw[-1] ^= 1
-        parts[part] = staff.b64url(bytes(raw))
+        parts[part] = b64url(bytes(raw))
         return ".".join(parts)
 
     changed_header = dict(header, sid="00000000-0000-4000-8000-000000000000")
-    reheadered = ".".join(
-        [staff.b64url(json.dumps(changed_header).encode()), *token.split(".")[1:]]
-    )
+    reheadered = ".".join([b64url(json.dumps(changed_header).encode()), *token.split(".")[1:]])
     for bad in [reheadered, tampered(0), tampered(1), tampered(2), tampered(3), tampered(4)]:
-        with pytest.raises(staff.DecryptionError):
-            staff.decrypt_jwe(bad, private_key)
+        with pytest.raises(DecryptionError):
+            decrypt_jwe(bad, private_key)
         with pytest.raises(Exception) as refused:  # noqa: PT011 (jwcrypto raises several kinds)
             theirs = jwe.JWE()
             theirs.deserialize(bad, key=jwcrypto_key)
@@ -456,14 +457,14 @@ def test_the_database_stopped_keeps_the_input_and_the_retry_stores_once_with_the
     # tokens differ, so compare the unwrapped keys).
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     attempts = [p["jwe"].split(".") for p in (first, second)]
-    keys = [private_key.decrypt(staff.b64url_decode(a[1]), oaep) for a in attempts]
-    ivs = [staff.b64url_decode(a[2]) for a in attempts]
+    keys = [private_key.decrypt(b64url_decode(a[1]), oaep) for a in attempts]
+    ivs = [b64url_decode(a[2]) for a in attempts]
     assert keys[0] != keys[1] and ivs[0] != ivs[1]
     assert [len(k) for k in keys] == [32, 32] and [len(i) for i in ivs] == [12, 12]
     assert attempts[0][0] == attempts[1][0]  # the same header: same sid and kid
     [stored] = rx.stored()
     assert stored["submission_id"] == first["submission_id"]
-    assert staff.decrypt_jwe(stored["jwe"], private_key)["sid"] == first["submission_id"]
+    assert decrypt_jwe(stored["jwe"], private_key)["sid"] == first["submission_id"]
 
 
 def test_a_double_click_posts_once(form, rx):
@@ -552,7 +553,7 @@ def test_a_filled_spam_trap_is_sent_flagged_not_dropped(form, rx, private_key):
     form.submit.click()
     expect(form.success).to_be_visible()
     [stored] = rx.stored()
-    submission = staff.decrypt_jwe(stored["jwe"], private_key)
+    submission = decrypt_jwe(stored["jwe"], private_key)
     assert submission["likely_spam"] is True
     assert submission["lang"] == "es"
     assert submission["fields"]["name"] == "Ann"
@@ -583,7 +584,7 @@ def test_changed_answers_after_an_unknown_outcome_get_a_new_id(form, rx, private
     assert len(ids) == 3 and ids[0] == ids[1] != ids[2], ids
     stored = {r["submission_id"]: [] for r in rx.stored()}
     for record in rx.stored():
-        stored[record["submission_id"]].append(staff.decrypt_jwe(record["jwe"], private_key))
+        stored[record["submission_id"]].append(decrypt_jwe(record["jwe"], private_key))
     assert [s["fields"]["email"] for s in stored[ids[2]]] == ["ann.lee@example.com"]
     assert {s["fields"]["email"] for s in stored[ids[0]]} == {"ann@example.com"}
 
@@ -664,8 +665,8 @@ def test_the_staff_inbox_reads_what_the_real_form_sent(form, rx, browser, tmp_pa
 
     passphrase = "a passphrase for this test only"
     key = tmp_path / "dev-private.jwe"
-    dev_key = staff.load_private_key(dev_keypair / "private.pem")
-    key.write_text(staff.protect_private_key(dev_key, passphrase))
+    dev_key = load_private_key(dev_keypair / "private.pem")
+    key.write_text(protect_private_key(dev_key, passphrase))
     inbox_file = write_inbox(tmp_path / "inbox.html")
     context = browser.new_context()
     try:

@@ -7,6 +7,7 @@ independent of ours; the browser tests check what the shipped script makes and w
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -22,8 +23,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from intake_form import readers, staff
+from conftest import ROOT
+from intake_form.keys import b64url, b64url_decode, ensure_dev_keypair, key_id
 from jwcrypto import jwa, jwe, jwk
+
+from staff.decrypt import decrypt_paths
+from staff.keys import KeyFileError, keygen, load_private_key
+from staff.readers import METADATA_FIELDS
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -34,7 +40,7 @@ PASSPHRASE = "correct horse battery staple"
 def key_dir(tmp_path_factory) -> Path:
     """A key pair made by `keygen`, in a folder outside any git repository."""
     folder = tmp_path_factory.mktemp("keys")
-    staff.keygen(folder, protect=False)
+    keygen(folder, protect=False)
     return folder
 
 
@@ -79,7 +85,7 @@ def encrypt(data: dict, key: jwk.JWK) -> str:
 
 def run_decrypt(private_path: Path, paths: list[Path], **kwargs) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = staff.decrypt_paths(private_path, paths, out=out, err=err, **kwargs)
+    code = decrypt_paths(private_path, paths, out=out, err=err, **kwargs)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -98,7 +104,7 @@ def errors(err: str) -> list[str]:
 
 def test_keygen_protects_the_private_key_and_jwcrypto_reads_it(tmp_path, capsys, monkeypatch):
     site_key = tmp_path / "site" / "intake-public.pem"
-    kid = staff.keygen(tmp_path / "keys", public_path=site_key, passphrase=PASSPHRASE)
+    kid = keygen(tmp_path / "keys", public_path=site_key, passphrase=PASSPHRASE)
     private = next((tmp_path / "keys").glob("*-private.jwe"))
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert kid[:8] in private.name
@@ -118,17 +124,17 @@ def test_keygen_protects_the_private_key_and_jwcrypto_reads_it(tmp_path, capsys,
         "A256GCM",
         600_000,
     )
-    assert len(staff.b64url_decode(header["p2s"])) == 16
+    assert len(b64url_decode(header["p2s"])) == 16
     private_jwk = jwk.JWK.from_json(theirs.payload)
     assert private_jwk.has_private and private_jwk.thumbprint() == kid == header["kid"]
     assert jwk.JWK.from_pem(site_key.read_bytes()).thumbprint() == kid
     assert next((tmp_path / "keys").glob("*-public.pem")).read_bytes() == site_key.read_bytes()
     assert f"key id:      {kid}" in capsys.readouterr().out
 
-    key = staff.load_private_key(private, PASSPHRASE)
-    assert key.key_size == 3072 and staff.key_id(key.public_key()) == kid
-    with pytest.raises(staff.KeyFileError, match="wrong passphrase"):
-        staff.load_private_key(private, "the wrong passphrase")
+    key = load_private_key(private, PASSPHRASE)
+    assert key.key_size == 3072 and key_id(key.public_key()) == kid
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        load_private_key(private, "the wrong passphrase")
 
 
 def _jwcrypto_protected(passphrase: str, iterations: int) -> tuple[str, jwk.JWK]:
@@ -144,44 +150,44 @@ def test_a_key_jwcrypto_protected_opens_and_a_weakened_one_is_refused(tmp_path, 
     monkeypatch.setattr(jwa, "default_max_pbkdf2_iterations", 10_000_000)
     token, key = _jwcrypto_protected(PASSPHRASE, 600_000)
     (tmp_path / "strong.jwe").write_text(token)
-    opened = staff.load_private_key(tmp_path / "strong.jwe", PASSPHRASE)
-    assert staff.key_id(opened.public_key()) == key.thumbprint()
+    opened = load_private_key(tmp_path / "strong.jwe", PASSPHRASE)
+    assert key_id(opened.public_key()) == key.thumbprint()
 
     weak, _ = _jwcrypto_protected(PASSPHRASE, 100_000)
     (tmp_path / "weak.jwe").write_text(weak)
-    with pytest.raises(staff.KeyFileError, match=r"too few PBKDF2 iterations \(100000; at least"):
-        staff.load_private_key(tmp_path / "weak.jwe", PASSPHRASE)
+    with pytest.raises(KeyFileError, match=r"too few PBKDF2 iterations \(100000; at least"):
+        load_private_key(tmp_path / "weak.jwe", PASSPHRASE)
     # Lowering p2c in the header of a good file is refused before any work, and could not work
     # anyway (the header is authenticated).
     parts = token.split(".")
-    header = json.loads(staff.b64url_decode(parts[0]))
+    header = json.loads(b64url_decode(parts[0]))
     header["p2c"] = 1000
-    lowered = ".".join([staff.b64url(json.dumps(header).encode()), *parts[1:]])
+    lowered = ".".join([b64url(json.dumps(header).encode()), *parts[1:]])
     (tmp_path / "lowered.jwe").write_text(lowered)
-    with pytest.raises(staff.KeyFileError, match="too few PBKDF2 iterations"):
-        staff.load_private_key(tmp_path / "lowered.jwe", PASSPHRASE)
-    with pytest.raises(staff.KeyFileError, match="at least 600,000"):
-        staff.keygen(tmp_path / "k", passphrase=PASSPHRASE, iterations=1000)
+    with pytest.raises(KeyFileError, match="too few PBKDF2 iterations"):
+        load_private_key(tmp_path / "lowered.jwe", PASSPHRASE)
+    with pytest.raises(KeyFileError, match="at least 600,000"):
+        keygen(tmp_path / "k", passphrase=PASSPHRASE, iterations=1000)
 
 
 def test_keygen_refuses_a_short_or_missing_passphrase(tmp_path):
     for passphrase in (None, "", "short"):
-        with pytest.raises(staff.KeyFileError, match="at least 12 characters"):
-            staff.keygen(tmp_path, passphrase=passphrase)
+        with pytest.raises(KeyFileError, match="at least 12 characters"):
+            keygen(tmp_path, passphrase=passphrase)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_older_unprotected_key_still_works_with_a_warning(tmp_path, private_path):
     err = io.StringIO()
-    key = staff.load_private_key(private_path, warn=err)
+    key = load_private_key(private_path, warn=err)
     assert key.key_size == 3072
     [line] = err.getvalue().splitlines()
     assert line.startswith("warning: ") and "has no passphrase" in line
 
 
 def test_keygen_never_replaces_a_key(tmp_path):
-    first = staff.keygen(tmp_path, protect=False)
-    second = staff.keygen(tmp_path, protect=False)
+    first = keygen(tmp_path, protect=False)
+    second = keygen(tmp_path, protect=False)
     assert first != second
     assert len(list(tmp_path.glob("*-private.pem"))) == 2
 
@@ -189,26 +195,26 @@ def test_keygen_never_replaces_a_key(tmp_path):
 def test_keygen_refuses_a_folder_git_would_commit(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("/var/\n")
-    with pytest.raises(staff.KeyFileError, match="inside the repository and not git-ignored"):
-        staff.keygen(tmp_path / "keys", protect=False)
+    with pytest.raises(KeyFileError, match="inside the repository and not git-ignored"):
+        keygen(tmp_path / "keys", protect=False)
     assert not list(tmp_path.rglob("*-private.*"))
-    staff.keygen(tmp_path / "var" / "keys", protect=False)  # ignored: fine
+    keygen(tmp_path / "var" / "keys", protect=False)  # ignored: fine
 
 
 def test_ensure_dev_keypair_makes_once_and_keeps(tmp_path):
-    folder = staff.ensure_dev_keypair(tmp_path)
+    folder = ensure_dev_keypair(tmp_path)
     assert folder == tmp_path / "var" / "intake-dev"
     private, public = folder / "private.pem", folder / "public.pem"
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     before = public.read_bytes()
-    assert staff.ensure_dev_keypair(tmp_path) == folder
+    assert ensure_dev_keypair(tmp_path) == folder
     assert public.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["private.pem", "public.pem"]
 
 
 def test_key_id_is_the_rfc7638_thumbprint(private_path, public_jwk):
-    key = staff.load_private_key(private_path)
-    assert staff.key_id(key.public_key()) == public_jwk.thumbprint()
+    key = load_private_key(private_path)
+    assert key_id(key.public_key()) == public_jwk.thumbprint()
 
 
 # ---------------------------------------------------------------- finding and decrypting
@@ -299,9 +305,9 @@ def test_a_resent_copy_is_shown_once_but_two_versions_are_both_kept_and_warned(
 
 def _tamper(token: str, part: int) -> str:
     parts = token.split(".")
-    raw = bytearray(staff.b64url_decode(parts[part]))
+    raw = bytearray(b64url_decode(parts[part]))
     raw[len(raw) // 2] ^= 1
-    parts[part] = staff.b64url(bytes(raw))
+    parts[part] = b64url(bytes(raw))
     return ".".join(parts)
 
 
@@ -309,9 +315,9 @@ def test_tampered_and_foreign_submissions_fail_one_line_each(tmp_path, private_p
     good = submission("Kept")
     token = encrypt(good, public_jwk)
     foreign = jwk.JWK.generate(kty="RSA", size=3072)
-    header = json.loads(staff.b64url_decode(token.split(".")[0]))
+    header = json.loads(b64url_decode(token.split(".")[0]))
     header["kid"] = "someone-else"
-    reheadered = ".".join([staff.b64url(json.dumps(header).encode()), *token.split(".")[1:]])
+    reheadered = ".".join([b64url(json.dumps(header).encode()), *token.split(".")[1:]])
     cases = {
         "header.txt": _tamper(token, 0),
         "kid.txt": reheadered,
@@ -424,7 +430,7 @@ def test_hostile_but_well_encrypted_content_is_refused_one_line_each(
     (tmp_path / "deep.txt").write_text(deep.serialize(compact=True))
     header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "x\x1b[2J\nforged", "sid": "\x1b"}
     odd = encrypt(submission(), public_jwk).split(".")
-    odd[0] = staff.b64url(json.dumps(header).encode())
+    odd[0] = b64url(json.dumps(header).encode())
     (tmp_path / "escape.txt").write_text(".".join(odd))
 
     for csv in (False, True):
@@ -467,7 +473,7 @@ def test_spam_flag_and_language_reach_the_output(tmp_path, private_path, public_
     _, out, _ = run_decrypt(private_path, [tmp_path], csv=True)
     row = dict(zip(*[line.split(",") for line in out.splitlines()], strict=True))
     assert (row["likely_spam"], row["lang"]) == ("yes", "es")
-    assert {"sid", "lang", "likely_spam", "time", "consent_email"} <= readers.METADATA_FIELDS
+    assert {"sid", "lang", "likely_spam", "time", "consent_email"} <= METADATA_FIELDS
 
 
 def _invoke(*args: str) -> subprocess.CompletedProcess:
@@ -498,10 +504,7 @@ def test_invoke_keygen_and_decrypt_from_the_command_line(tmp_path):
     assert f"key id:      {public.thumbprint()}" in made.stdout
     [private] = (tmp_path / "keys").glob("*-private.jwe")
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    assert (
-        staff.key_id(staff.load_private_key(private, PASSPHRASE).public_key())
-        == public.thumbprint()
-    )
+    assert key_id(load_private_key(private, PASSPHRASE).public_key()) == public.thumbprint()
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -575,4 +578,32 @@ def test_keygen_asks_for_the_passphrase_twice_on_a_terminal(tmp_path):
     code, transcript = run(PASSPHRASE, PASSPHRASE)
     assert code == 0, transcript
     [private] = (tmp_path / "keys").glob("*-private.jwe")
-    assert staff.load_private_key(private, PASSPHRASE).key_size == 3072
+    assert load_private_key(private, PASSPHRASE).key_size == 3072
+
+
+# ---------------------------------------------------------------- where the staff tools live
+
+
+def absolute_imports(folder: Path) -> dict[str, set[str]]:
+    """The top-level names each Python file under FOLDER imports (relative imports left out)."""
+    found = {}
+    for path in sorted(folder.rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_neither_the_build_nor_the_receiver_imports_the_staff_tools():
+    """The plugins are the Pelican build, and receiver/ ships alone in its container image: neither
+    imports staff/, the build does not import the receiver, and the receiver imports no plugin."""
+    plugins = {p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").is_file()}
+    assert "intake_form" in plugins
+    for path, names in absolute_imports(ROOT / "plugins").items():
+        assert not names & {"staff", "receiver"}, path
+    for path, names in absolute_imports(ROOT / "receiver").items():
+        assert not names & ({"staff"} | plugins), path

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import FIELDS_FILE, ROOT, field_named, run_pelican
 from intake_form import intake_form as plugin
-from intake_form import staff
+from intake_form.keys import DEV_KEY_DIR, DEV_PRIVATE_KEY, DEV_PUBLIC_KEY
 from selectolax.lexbor import LexborHTMLParser
 
 FORM_PAGE_SOURCE = Path("pages") / "is-ketamine-right-for-me.md"
@@ -104,7 +104,7 @@ def test_a_consent_box_may_carry_only_its_own_column_name(shipped_fields):
 def test_reserved_names_cover_the_staff_tables_own_columns():
     """Every column the staff tools add beside the answers is a reserved name (and so refused:
     test_names_beside_the_answers_are_refused tries each of them)."""
-    from intake_form.readers import METADATA_FIELDS
+    from staff.readers import METADATA_FIELDS
 
     assert METADATA_FIELDS <= plugin.RESERVED_NAMES
 
@@ -233,16 +233,16 @@ def test_first_build_makes_the_development_key_and_says_so_once(fresh_folder):
     result = pelican_in(fresh_folder, *cache)
     assert result.returncode == 0, output_of(result)
     assert output_of(result).count(DEV_KEY_LINE) == 1
-    keys = fresh_folder / staff.DEV_KEY_DIR
-    assert (keys / staff.DEV_PUBLIC_KEY).is_file() and (keys / staff.DEV_PRIVATE_KEY).is_file()
-    kid = plugin.load_public_key(keys / staff.DEV_PUBLIC_KEY).kid
+    keys = fresh_folder / DEV_KEY_DIR
+    assert (keys / DEV_PUBLIC_KEY).is_file() and (keys / DEV_PRIVATE_KEY).is_file()
+    kid = plugin.load_public_key(keys / DEV_PUBLIC_KEY).kid
     page = (fresh_folder / "output" / FORM_PAGE).read_text(encoding="utf-8")
     assert f'data-kid="{kid}"' in page
 
     again = pelican_in(fresh_folder, *cache)
     assert again.returncode == 0, output_of(again)
     assert DEV_KEY_LINE not in output_of(again)
-    assert plugin.load_public_key(keys / staff.DEV_PUBLIC_KEY).kid == kid
+    assert plugin.load_public_key(keys / DEV_PUBLIC_KEY).kid == kid
 
 
 def test_go_live_build_never_makes_a_key(fresh_folder):
@@ -260,7 +260,7 @@ def test_a_key_set_elsewhere_is_used_and_no_development_key_is_made(fresh_folder
         fresh_folder,
         "-e",
         f'CACHE_PATH="{fresh_folder / "c"}"',
-        INTAKE_PUBLIC_KEY=str(dev_keypair / staff.DEV_PUBLIC_KEY),
+        INTAKE_PUBLIC_KEY=str(dev_keypair / DEV_PUBLIC_KEY),
     )
     assert result.returncode == 0, output_of(result)
     assert DEV_KEY_LINE not in output_of(result)

@@ -545,7 +545,7 @@ def test_the_export_needs_a_staff_user_and_records_what_it_included(service, dev
 def test_invoke_decrypt_reads_the_export_as_it_is(service, dev_keypair, dev_key_id, tmp_path):
     """Real ciphertext (jwcrypto, the form's header) through the receiver, out in the export,
     decrypted by the staff tool with the service's receipt time."""
-    from intake_form import staff
+    from staff.decrypt import decrypt_paths
 
     sent = submission('Zoë "Q" O\'Brien')
     token = real_jwe(sent, dev_keypair / "public.pem", dev_key_id)
@@ -555,7 +555,7 @@ def test_invoke_decrypt_reads_the_export_as_it_is(service, dev_keypair, dev_key_
     export = tmp_path / "export.json"
     export.write_bytes(service.client.export("decrypt", PASSWORD, client="198.51.100.8").body)
     out, err = io.StringIO(), io.StringIO()
-    status = staff.decrypt_paths(dev_keypair / "private.pem", [export], out=out, err=err)
+    status = decrypt_paths(dev_keypair / "private.pem", [export], out=out, err=err)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     mine = [line for line in lines if line["submission"]["sid"] == sent["sid"]]
     assert len(mine) == 1, err.getvalue()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .browser_values import INPUT_MODES, check_autocomplete, check_pattern
-from .readers import METADATA_FIELDS
 
 CONSENT_CHANNELS = ("phone", "email", "sms")
 TEXT_TYPES = {"text", "email", "tel"}
@@ -59,16 +58,17 @@ CONSENT_KEYS = {"wording_version", "legend", "hint"}
 # - the submission intake.js encrypts: v, form, sid, submitted_at, page, fields, consent (with one
 #   key per channel and wording_version), lang (the form's language) and likely_spam (a filled trap);
 # - the JWE header (kid) and the receiver's stored record (submission_id, received_at, jwe);
-# - the staff tools' own columns (readers.METADATA_FIELDS: the time and where it comes from, a
-#   warning, consent_<key> for every key of the consent table...), so no field other than a consent
-#   box may start with "consent_".
+# - the staff tools' own columns (time, time_source, warning, consent_<key> for every key of the
+#   consent table...), so no field other than a consent box may start with "consent_". The staff
+#   tools are not part of the build: tests/test_intake_theme.py checks that their list of columns
+#   (METADATA_FIELDS in staff/readers.py) stays inside this one.
 RESERVED_NAMES = frozenset(
     {
         "v", "form", "sid", "submitted_at", "page", "fields", "consent", "lang", "likely_spam",
         "kid", "submission_id", "received_at", "jwe", "wording_version",
         "consent_wording_version", *(f"consent_{channel}" for channel in CONSENT_CHANNELS),
+        "time", "time_source", "warning",
     }
-    | METADATA_FIELDS
 )  # fmt: skip
 RESERVED_PREFIX = "consent_"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

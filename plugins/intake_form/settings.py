@@ -22,8 +22,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .keys import DEV_KEY_DIR, DEV_PUBLIC_KEY, ensure_dev_keypair, key_id, spki_base64
 from .schema import FormDefinition, IntakeFormError, load_form
-from .staff import DEV_KEY_DIR, DEV_PUBLIC_KEY, ensure_dev_keypair, key_id, spki_base64
 
 LOG_PREFIX = "[intake_form]"
 

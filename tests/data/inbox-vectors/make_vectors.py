@@ -1,5 +1,5 @@
 """Make the shared test vectors for the two submission readers: `invoke decrypt` (Python,
-plugins/intake_form/readers.py) and the staff inbox (JavaScript, plugins/intake_form/inbox/).
+staff/readers.py) and the staff inbox (JavaScript, staff/inbox/).
 
 Run from the repository root: `python tests/data/inbox-vectors/make_vectors.py`. It rewrites this
 folder: a test key pair (key.jwe, protected by the passphrase in passphrase.txt; TEST ONLY, it is

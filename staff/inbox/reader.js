@@ -1,6 +1,6 @@
 /* The staff inbox's reader (docs/staff-inbox.md): opens the passphrase-protected private key with
    WebCrypto (non-extractable), finds and decrypts intake submissions in files, groups and orders
-   them, and makes the CSV. It mirrors plugins/intake_form/readers.py and staff.py (same limits,
+   them, and makes the CSV. It mirrors staff/readers.py and decrypt.py (same limits,
    order and messages); the shared vectors in tests/data/inbox-vectors/ check both agree.
    inbox.py puts this file and page.js, in that order, into one function in the page. */
 const subtle = crypto.subtle;

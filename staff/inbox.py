@@ -3,8 +3,8 @@
 Staff keep the file on their computer and open it from disk; it is never part of the deployed site
 (a page served from the site could be changed to steal the key). Its Content-Security-Policy allows
 no network at all: `default-src 'none'`, with the inline script and style allowed by their hashes.
-The page's own files are in plugins/intake_form/inbox/: inbox.html, inbox.css, and the
-script in two parts, reader.js and page.js.
+The page's own files are in staff/inbox/: inbox.html, inbox.css, and the script in two parts,
+reader.js and page.js.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading intake submissions: find each JWE in a stored file, decrypt it, group and order them.
 
-The staff inbox (plugins/intake_form/inbox/reader.js) does the same steps in the same order, and both
+The staff inbox (staff/inbox/reader.js) does the same steps in the same order, and both
 are checked on the shared test vectors in tests/data/inbox-vectors/. Keep the two in step.
 
 - A file is read as text. JWEs are found in it as they are, with quoted-printable decoded (soft
@@ -29,8 +29,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from intake_form.keys import b64url_decode, key_id
 
-from .keys import StaffError, b64url_decode, key_id
+from .keys import StaffError
 
 JWE_ALG = "RSA-OAEP-256"
 JWE_ENC = "A256GCM"

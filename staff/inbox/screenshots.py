@@ -1,8 +1,8 @@
 """Make the screenshots in docs/staff-inbox.md from the real inbox page, in headless Chromium.
 
-Run from the repository root: `python plugins/intake_form/inbox/screenshots.py`. It writes the
-inbox to a temporary folder, opens it from disk, reads the shared test vectors (fictional people,
-a public test key) and saves PNGs to docs/images/. Not part of the inbox itself.
+Run from the repository root: `python staff/inbox/screenshots.py`. It writes the inbox to a
+temporary folder, opens it from disk, reads the shared test vectors (fictional people, a public
+test key) and saves PNGs to docs/images/. Not part of the inbox itself.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tests"), str(ROOT / "scripts")]
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 from conftest import chromium_launch_options  # noqa: E402
-from intake_form.inbox import write_inbox  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+
+from staff.inbox import write_inbox  # noqa: E402
 
 VECTORS = ROOT / "tests" / "data" / "inbox-vectors"
 IMAGES = ROOT / "docs" / "images"

@@ -1,10 +1,8 @@
-"""Staff tools for the intake form: what `invoke keygen` and `invoke decrypt` run.
+"""What `invoke decrypt` runs: decrypt stored intake submissions and print them.
 
 Keys are in keys.py, finding and decrypting submissions in readers.py, the offline staff inbox in
 inbox.py. This module prints: JSON lines or a CSV table on the output stream, one line per problem
 on the error stream. Nothing here writes plaintext anywhere but the output stream it is given.
-The names other modules import from here (the plugin: DEV_KEY_DIR, DEV_PUBLIC_KEY, key_id,
-spki_base64) stay importable from here.
 """
 
 from __future__ import annotations
@@ -17,30 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .keys import (  # noqa: F401 (re-exported for the plugin, tasks and tests)
-    DEV_KEY_DIR,
-    DEV_PRIVATE_KEY,
-    DEV_PUBLIC_KEY,
-    KEY_BITS,
-    MIN_ITERATIONS,
-    KeyFileError,
-    StaffError,
-    b64url,
-    b64url_decode,
-    ensure_dev_keypair,
-    key_id,
-    keygen,
-    load_private_key,
-    open_protected_key,
-    protect_private_key,
-    read_passphrase_file,
-    spki_base64,
-)
-from .readers import (  # noqa: F401 (re-exported)
-    JWE_ALG,
-    JWE_ENC,
-    JWE_PATTERN,
-    METADATA_FIELDS,
+from .keys import KeyFileError, load_private_key
+from .readers import (
     DecryptionError,
     Entry,
     decrypt_jwe,
