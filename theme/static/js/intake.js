@@ -106,7 +106,7 @@
     return [header, b64u(wrapped), b64u(iv), b64u(sealed.slice(0, -16)), b64u(sealed.slice(-16))].join('.');
   };
 
-  // ok (2xx, 409), busy (429, 5xx), refused (4xx), timeout (15 s), network.
+  // ok (2xx, 409), too_many (429), unavailable (503), busy (5xx), refused (4xx), timeout, network.
   const send = async (jwe) => {
     const control = new AbortController();
     const timer = setTimeout(() => control.abort(), 15000);
@@ -118,7 +118,15 @@
       });
       const s = response.status;
       if (response.ok || s === 409) return 'ok';
-      return s === 429 || s >= 500 ? 'busy' : 'refused';
+      if (s === 429) {
+        // Retry-After (seconds, if exposed) in whole minutes, 1 to 60.
+        const after = response.headers.get('Retry-After');
+        const min = /^\d+$/.test(after) && Math.min(60, Math.ceil(after / 60) || 1);
+        const wait = $('[data-intake-wait]');
+        wait.textContent = wait.dataset[min > 1 ? 'many' : min ? 'one' : 'unknown'].replace('{n}', min);
+        return 'too_many';
+      }
+      return s === 503 ? 'unavailable' : s > 499 ? 'busy' : 'refused';
     } catch {
       return control.signal.aborted ? 'timeout' : 'network';
     } finally {
