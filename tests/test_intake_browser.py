@@ -43,15 +43,20 @@ from staff.keys import load_private_key, protect_private_key
 from staff.readers import DecryptionError, decrypt_jwe
 
 FORM_PATH = "/is-ketamine-right-for-me/"
+SPANISH_FORM_PATH = "/es/es-la-ketamina-para-mi/"
+# The shipped field files: the form's words in each language.
+ENGLISH, SPANISH = (
+    tomllib.loads((ROOT / "content" / "forms" / name).read_text(encoding="utf-8"))
+    for name in ("intake.toml", "intake.es.toml")
+)
 # The consent wording the shipped field file declares (sent inside every submission).
-WORDING_VERSION = tomllib.loads(
-    (ROOT / "content" / "forms" / "intake.toml").read_text(encoding="utf-8")
-)["consent"]["wording_version"]
+WORDING_VERSION = ENGLISH["consent"]["wording_version"]
 SEND = "Send securely"
 # The site is served from a port chosen now, so that the receiver can be told its origin.
 SITE_PORT = free_port()
 SITE_ORIGIN = f"http://127.0.0.1:{SITE_PORT}"
 RECEIVER_PORT = free_port()
+NO_CLIENT_LIMIT = {"RECEIVER_CLIENT_RATE": "100000"}
 
 TYPED = {
     "name": 'Zoë "Q" O\'Brien-Núñez <b>&amp;</b>',
@@ -67,8 +72,12 @@ TYPED = {
 class Receiver:
     """The running receiver, and its database read directly (as an operator would)."""
 
-    def __init__(self, process: ReceiverProcess, database_url: str, postgres, authority):
+    def __init__(
+        self, process: ReceiverProcess, database_url: str, postgres, authority, options: dict
+    ):
         self.process = process
+        self.database_url = database_url
+        self.options = options  # how `process` was started, but for its environment
         self.url = process.url + "/submit"
         self.client = Client(process.url, authority, SITE_ORIGIN)
         self.store = Store(database_url)
@@ -104,6 +113,18 @@ class Receiver:
             connection.execute(delete(submissions))
 
     @contextlib.contextmanager
+    def replaced(self, environment: dict[str, str]):
+        """Another receiver in this one's place (the port the site posts to, the same database)
+        with other settings, for one test; this one is back afterwards, whatever happened."""
+        self.process.stop()
+        other = ReceiverProcess(self.database_url, environment=environment, **self.options)
+        try:
+            yield other.start()
+        finally:
+            other.stop()
+            self.process.start()
+
+    @contextlib.contextmanager
     def table_locked(self):
         """Another connection holds the submissions table: posts wait (and after the receiver's
         2 s database timeout, get 503)."""
@@ -118,17 +139,16 @@ def receiver(postgres, certificate_authority, dev_key_id, tmp_path_factory):
     """The HTTPS receiver the built site posts to, on a database of its own."""
     authority, certificate = certificate_authority
     database = postgres.create_database(f"intake_browser_{uuid.uuid4().hex[:8]}")
-    process = ReceiverProcess(
-        database,
-        origins=[SITE_ORIGIN],
-        key_ids=[dev_key_id],
-        port=RECEIVER_PORT,
-        certfile=certificate,
-        # Every test here posts from 127.0.0.1: the per-address limit would soon refuse them.
-        environment={"RECEIVER_CLIENT_RATE": "100000"},
-        log=tmp_path_factory.mktemp("receiver") / "receiver.log",
-    ).start()
-    running = Receiver(process, database, postgres, authority)
+    options = {
+        "origins": [SITE_ORIGIN],
+        "key_ids": [dev_key_id],
+        "port": RECEIVER_PORT,
+        "certfile": certificate,
+        "log": tmp_path_factory.mktemp("receiver") / "receiver.log",
+    }
+    # Every test here posts from 127.0.0.1: the per-address limit would soon refuse them.
+    process = ReceiverProcess(database, environment=NO_CLIENT_LIMIT, **options).start()
+    running = Receiver(process, database, postgres, authority, options)
     yield running
     process.stop()
     running.store.close()
@@ -207,6 +227,19 @@ class FormPage:
         self.field("contact-email").check()
         self.field("email").fill("ann@example.com")
         self.field("consent_email").check()
+
+    def fill_typed(self) -> None:
+        """Answers with the hard characters of TYPED, in a text box and in the message."""
+        self.fill_minimal(TYPED["name"])
+        self.field("message").fill(TYPED["message"])
+
+    def expect_typed_kept(self) -> None:
+        """Every answer fill_typed gave is still in the form."""
+        expect(self.field("name")).to_have_value(TYPED["name"])
+        expect(self.field("contact-email")).to_be_checked()
+        expect(self.field("email")).to_have_value("ann@example.com")
+        expect(self.field("message")).to_have_value(TYPED["message"])
+        expect(self.field("consent_email")).to_be_checked()
 
 
 @pytest.fixture
@@ -430,21 +463,18 @@ def test_the_database_stopped_keeps_the_input_and_the_retry_stores_once_with_the
 ):
     """PostgreSQL is stopped under the running receiver: the post gets 503, the form keeps every
     answer and says so; once the database is back, "Try again" stores the submission once."""
-    form.fill_minimal(TYPED["name"])
-    form.field("message").fill(TYPED["message"])
+    form.fill_typed()
     rx.postgres.stop("fast")
     try:
         form.submit.click()
         expect(form.alert).to_be_visible(timeout=10_000)
-        expect(form.reason).to_contain_text("busy or has a problem")
+        expect(form.reason).to_have_text(ENGLISH["form"]["error_unavailable"])
         expect(form.retry_hint).to_be_visible()
         expect(form.retry_hint).to_contain_text("Your answers are still here")
         # The clinic's phone as it stands in clinic.toml (a placeholder until the clinic fills it).
         expect(form.retry_hint).to_contain_text("[TO CONFIRM: main phone number]")
         expect(form.submit).to_have_text("Try again")
-        expect(form.field("name")).to_have_value(TYPED["name"])
-        expect(form.field("message")).to_have_value(TYPED["message"])
-        expect(form.field("consent_email")).to_be_checked()
+        form.expect_typed_kept()
     finally:
         rx.postgres.start()
     assert rx.stored() == []
@@ -504,26 +534,138 @@ def test_network_error_and_refusal_say_what_happened(form, rx):
     assert rx.stored() == []
 
 
-@pytest.mark.parametrize(
-    ("status", "stored"), [(200, True), (409, True), (429, False), (500, False)]
-)
-def test_what_each_answer_means(form, rx, status, stored):
-    """2xx and 409 (stored before: a retry whose first answer was lost) mean stored; 429 and 5xx
-    mean busy: the answers stay and the button offers another try."""
-    answer = {"status": status, "body": "{}", "headers": {"Access-Control-Allow-Origin": "*"}}
+def too_many(texts: dict, wait: str) -> str:
+    """The 429 message of a field file, with the wait in words."""
+    return texts["form"]["error_too_many"].replace("{wait}", wait)
+
+
+# The receiver sends Retry-After with 429 and 503, and lets the site's script read it.
+EXPOSED = {"Access-Control-Expose-Headers": "Retry-After"}
+ANSWERS = {
+    "200": (200, {}, None),
+    "409 stored before": (409, {}, None),
+    "429 wait 300 s": (
+        429,
+        {"Retry-After": "300", **EXPOSED},
+        too_many(ENGLISH, "about 5 minutes"),
+    ),
+    "429 wait 60 s": (429, {"Retry-After": "60", **EXPOSED}, too_many(ENGLISH, "about 1 minute")),
+    "429 wait 61 s": (429, {"Retry-After": "61", **EXPOSED}, too_many(ENGLISH, "about 2 minutes")),
+    "429 wait 0 s": (429, {"Retry-After": "0", **EXPOSED}, too_many(ENGLISH, "about 1 minute")),
+    "429 wait a day": (
+        429,
+        {"Retry-After": "86400", **EXPOSED},
+        too_many(ENGLISH, "about 60 minutes"),
+    ),
+    # Not exposed: the browser hides the header from the script.
+    "429 wait not exposed": (429, {"Retry-After": "300"}, too_many(ENGLISH, "a few minutes")),
+    "429 no wait": (429, EXPOSED, too_many(ENGLISH, "a few minutes")),
+    "429 wait as a date": (
+        429,
+        {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT", **EXPOSED},
+        too_many(ENGLISH, "a few minutes"),
+    ),
+    "503": (503, {"Retry-After": "10", **EXPOSED}, ENGLISH["form"]["error_unavailable"]),
+    "500": (500, {}, ENGLISH["form"]["error_busy"]),
+    "502": (502, {}, ENGLISH["form"]["error_busy"]),
+}
+
+
+@pytest.mark.parametrize(("status", "headers", "message"), ANSWERS.values(), ids=ANSWERS)
+def test_what_each_answer_means(form, rx, status, headers, message):
+    """2xx and 409 (stored before: a retry whose first answer was lost) mean stored. 429 says that
+    too many forms came in a short time, and how long to wait when Retry-After says so and may be
+    read; 503 that the service is down for a short while; another 5xx that it has a problem. Each
+    keeps every answer and offers another try."""
+    cors = {"Access-Control-Allow-Origin": "*", **headers}
+    answer = {"status": status, "body": "{}", "headers": cors}
     form.context.route(rx.url, lambda route: route.fulfill(**answer))
-    form.fill_minimal()
+    form.fill_typed()
     form.submit.click()
-    if stored:
+    if message is None:
         expect(form.success).to_be_focused()
         expect(form.alert).to_be_hidden()
     else:
-        expect(form.reason).to_contain_text("busy or has a problem")
+        expect(form.reason).to_have_text(message)
+        expect(form.reason).to_have_count(1)
         expect(form.retry_hint).to_be_visible()
         expect(form.submit).to_have_text("Try again")
-        expect(form.field("email")).to_have_value("ann@example.com")
+        form.expect_typed_kept()
         expect(form.success).to_be_hidden()
     assert len(form.posts()) == 1
+
+
+def test_the_spanish_form_says_in_spanish_how_long_to_wait(browser, site_url, rx):
+    """The Spanish words for the wait, one and many minutes, written anew after each answer; then
+    503 and 500. Unchanged answers keep their submission_id through every retry."""
+    texts = SPANISH["form"]
+    answers = [
+        (429, {"Retry-After": "45", **EXPOSED}, too_many(SPANISH, "más o menos 1 minuto")),
+        (429, {"Retry-After": "300", **EXPOSED}, too_many(SPANISH, "unos 5 minutos")),
+        (429, {"Retry-After": "7200", **EXPOSED}, too_many(SPANISH, "unos 60 minutos")),
+        (429, {"Retry-After": "300"}, too_many(SPANISH, "unos minutos")),
+        (503, {"Retry-After": "10", **EXPOSED}, texts["error_unavailable"]),
+        (500, {}, texts["error_busy"]),
+    ]
+    pending = iter(answers)
+
+    def fulfil(route):
+        status, headers, _ = next(pending)
+        cors = {"Access-Control-Allow-Origin": "*", **headers}
+        route.fulfill(status=status, body="{}", headers=cors)
+
+    tab = FormPage(browser, site_url + SPANISH_FORM_PATH)
+    try:
+        expect(tab.body).to_be_visible()
+        tab.context.route(rx.url, fulfil)
+        tab.fill_typed()
+        for _, _, message in answers:
+            tab.submit.click()
+            expect(tab.reason).to_have_text(message)
+            expect(tab.retry_hint).to_have_text(re.compile("^" + re.escape(texts["retry_hint"])))
+            expect(tab.submit).to_have_text(texts["retry"])
+            expect(tab.submit).not_to_have_attribute("aria-disabled", "true")
+            tab.expect_typed_kept()
+        ids = {post["submission_id"] for post in posted_fields(tab)}
+        assert len(tab.posts()) == len(answers) and len(ids) == 1
+        assert rx.stored() == []
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+def test_the_real_receiver_refuses_a_second_form_over_its_limit(form, rx, private_key):
+    """The real receiver with a per-address limit of one post in five minutes (deployed, it is 10 a
+    minute) stores the first form and answers the second 429 with Retry-After, exposed to the site:
+    the form says to wait about 5 minutes, keeps every answer, and nothing of it is stored. With the
+    module's receiver back (no per-address limit), "Try again" stores it."""
+    with rx.replaced({"RECEIVER_CLIENT_RATE": "0.2"}):
+        form.fill_minimal()
+        form.submit.click()
+        expect(form.success).to_be_visible()
+        [first] = rx.stored()
+
+        form.page.reload()
+        expect(form.body).to_be_visible()
+        form.fill_typed()
+        form.submit.click()
+        expect(form.reason).to_have_text(too_many(ENGLISH, "about 5 minutes"))
+        expect(form.retry_hint).to_be_visible()
+        expect(form.submit).to_have_text("Try again")
+        form.expect_typed_kept()
+        assert rx.stored() == [first]
+        accepted, refused = posted_fields(form)
+        assert accepted["submission_id"] == first["submission_id"] != refused["submission_id"]
+
+    form.submit.click()
+    expect(form.success).to_be_focused()
+    stored = rx.stored()
+    assert [row["submission_id"] for row in stored] == [
+        first["submission_id"],
+        refused["submission_id"],
+    ]
+    assert staff.decrypt_jwe(stored[1]["jwe"], private_key)["fields"]["name"] == TYPED["name"]
+    assert leaks([rx.process.log_text()], TYPED) == []
 
 
 def test_a_silent_service_times_out_after_15_seconds(form, rx):
@@ -698,10 +840,8 @@ def test_the_spanish_form_encrypts_and_posts_like_the_english_one(
 ):
     """The Spanish page's own form: Spanish words, the same fields, and a submission that says
     "lang": "es" with the Spanish consent wording's version, so staff answer in Spanish."""
-    spanish = tomllib.loads(
-        (ROOT / "content" / "forms" / "intake.es.toml").read_text(encoding="utf-8")
-    )
-    tab = FormPage(browser, site_url + "/es/es-la-ketamina-para-mi/")
+    spanish = SPANISH
+    tab = FormPage(browser, site_url + SPANISH_FORM_PATH)
     try:
         expect(tab.body).to_be_visible()
         assert tab.page.locator("html").get_attribute("lang") == "es"

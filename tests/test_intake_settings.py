@@ -293,6 +293,83 @@ def test_bad_field_definitions_refused(shipped_fields, change, message):
         plugin.check_form(_broken(shipped_fields, change), "intake.toml")
 
 
+# The failure messages that tell 429 and 503 apart (issue 16), and the wait shown after 429.
+FAILURE_TEXTS = [
+    "error_too_many",
+    "wait_one_minute",
+    "wait_minutes",
+    "wait_unknown",
+    "error_unavailable",
+]
+SHIPPED_FIELD_FILES = [FIELDS_FILE, FIELDS_FILE.with_name("intake.es.toml")]
+
+
+@pytest.mark.parametrize("key", FAILURE_TEXTS)
+@pytest.mark.parametrize("shipped", SHIPPED_FIELD_FILES, ids=lambda path: path.name)
+def test_a_field_file_without_a_failure_message_is_refused(tmp_path, shipped, key):
+    text = shipped.read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith(f"{key} = "))
+    path = tmp_path / shipped.name
+    path.write_text(text.replace(line + "\n", ""), encoding="utf-8")
+    with pytest.raises(plugin.FieldDefinitionError) as caught:
+        plugin.load_form(path)
+    assert str(caught.value) == f"{path}: [form]: '{key}' is missing or empty"
+
+
+def test_a_typo_in_a_failure_message_key_is_refused(shipped_fields):
+    data = _broken(
+        shipped_fields,
+        lambda d: d["form"].update(error_to_many=d["form"].pop("error_too_many")),
+    )
+    with pytest.raises(plugin.FieldDefinitionError, match=r"\[form\]: unknown key 'error_to_many'"):
+        plugin.check_form(data, "intake.toml")
+
+
+BAD_PLACEHOLDERS = {
+    "no wait": (
+        "error_too_many",
+        "Please wait, then try again.",
+        "'error_too_many' must contain {wait}, where the waiting time goes in words",
+    ),
+    "misspelt wait": (
+        "error_too_many",
+        "Please wait {wiat}, then try again.",
+        "'error_too_many' must contain {wait}",
+    ),
+    "wait twice": (
+        "error_too_many",
+        "Wait {wait}. Really, {wait}.",
+        "'error_too_many' may contain {wait} once and no other { or }",
+    ),
+    "no number": (
+        "wait_minutes",
+        "a few minutes",
+        "'wait_minutes' must contain {n}, where the number of minutes goes",
+    ),
+    "a number in the singular": (
+        "wait_one_minute",
+        "about {n} minute",
+        "'wait_one_minute' may contain no { or }",
+    ),
+    "a placeholder elsewhere": (
+        "error_unavailable",
+        "Please try again in {wait}.",
+        "'error_unavailable' may contain no { or }",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"), BAD_PLACEHOLDERS.values(), ids=BAD_PLACEHOLDERS
+)
+def test_placeholders_only_where_the_form_fills_them_in(shipped_fields, key, value, message):
+    data = _broken(shipped_fields, lambda d: d["form"].update({key: value}))
+    with pytest.raises(
+        plugin.FieldDefinitionError, match=re.escape(f"intake.toml: [form]: {message}")
+    ):
+        plugin.check_form(data, "intake.toml")
+
+
 def test_toml_syntax_error_names_the_line(tmp_path):
     path = tmp_path / "intake.toml"
     path.write_text('[form]\nname = "intake"\nsubmit = "Send\n')
@@ -308,7 +385,8 @@ def test_every_value_is_escaped(shipped_fields, tmp_path, rsa_3072):
     data = copy.deepcopy(shipped_fields)
     # Every text an editor writes: the form's texts, the consent table, each field and option.
     for key in [*plugin.FORM_TEXTS, "privacy_note"]:
-        data["form"][key] = hostile
+        placeholder = plugin.TEXT_PLACEHOLDERS.get(key, ("",))[0]  # "{wait}" and "{n}" must stay
+        data["form"][key] = hostile + placeholder
     data["consent"].update(wording_version=hostile, legend=hostile, hint=hostile)
     for f in data["fields"]:
         f.update(

@@ -265,3 +265,30 @@ def test_a_key_set_elsewhere_is_used_and_no_development_key_is_made(fresh_folder
     assert result.returncode == 0, output_of(result)
     assert DEV_KEY_LINE not in output_of(result)
     assert not (fresh_folder / "var").exists()
+
+
+# ---------------------------------------------------------------- why sending failed (issue 16)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_alert_holds_one_hidden_message_per_reason(lang):
+    path = FIELDS_FILE if lang == "en" else FIELDS_FILE.with_name("intake.es.toml")
+    form = plugin.load_form(path)
+    texts = form.texts
+    alert = rendered_form(form.raw, lang).css_first("[data-intake-alert]")
+    messages = alert.css("p[data-intake-reason]")
+    reasons = [p.attributes["data-intake-reason"] for p in messages]
+    assert reasons == ["too_many", "unavailable", "busy", "network", "timeout", "refused"]
+    assert all("hidden" in p.attributes for p in messages)
+    for p in messages[1:]:
+        assert p.text().startswith(texts["error_" + p.attributes["data-intake-reason"]])
+    # After 429, intake.js puts the wait in words into the span; until then it reads wait_unknown.
+    too_many = messages[0]
+    wait = too_many.css_first("span[data-intake-wait]")
+    assert wait.attributes == {
+        "data-intake-wait": None,
+        "data-one": texts["wait_one_minute"],
+        "data-many": texts["wait_minutes"],
+        "data-unknown": texts["wait_unknown"],
+    }
+    assert too_many.text() == texts["error_too_many"].replace("{wait}", texts["wait_unknown"])

@@ -34,6 +34,7 @@ from .schema import (  # noqa: F401
     FORM_TEXTS,
     FREE_TEXT_TYPES,
     RESERVED_NAMES,
+    TEXT_PLACEHOLDERS,
     TEXT_TYPES,
     Field,
     FieldDefinitionError,

@@ -44,6 +44,11 @@ FORM_TEXTS = (
     "error_summary",
     "success_heading",
     "success",
+    "error_too_many",
+    "wait_one_minute",
+    "wait_minutes",
+    "wait_unknown",
+    "error_unavailable",
     "error_busy",
     "error_network",
     "error_timeout",
@@ -51,6 +56,16 @@ FORM_TEXTS = (
     "retry_hint",
 )
 FORM_KEYS = {"name", "heading_level", "privacy_note", *FORM_TEXTS}
+# The texts intake.js fills in, each with its one placeholder and what goes there. No other text
+# may hold a brace: a placeholder written into another text would show to visitors as it is.
+TEXT_PLACEHOLDERS = {
+    "error_too_many": (
+        "{wait}",
+        "the waiting time goes in words (wait_one_minute, wait_minutes or wait_unknown), "
+        'for example "Please wait {wait} before you try again."',
+    ),
+    "wait_minutes": ("{n}", 'the number of minutes goes, for example "about {n} minutes"'),
+}
 CONSENT_KEYS = {"wording_version", "legend", "hint"}
 # What the form's submission, the receiver and the staff tools put beside the answers. A field with
 # one of these names would give the staff's table (`invoke decrypt --csv`, the inbox) two columns of
@@ -162,6 +177,16 @@ def _text(where: str, table: Mapping, key: str, *, required: bool = True) -> str
     return value
 
 
+def _check_placeholder(where: str, key: str, value: str) -> None:
+    placeholder, meaning = TEXT_PLACEHOLDERS.get(key, ("", ""))
+    if placeholder and placeholder not in value:
+        raise FieldDefinitionError(f"{where}: '{key}' must contain {placeholder}, where {meaning}")
+    rest = value.replace(placeholder, "", 1) if placeholder else value
+    if "{" in rest or "}" in rest:
+        allowed = f"{placeholder} once and no other" if placeholder else "no"
+        raise FieldDefinitionError(f"{where}: '{key}' may contain {allowed} {{ or }}")
+
+
 def _known_keys(where: str, table: Mapping, allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -194,6 +219,8 @@ def check_form(data: Mapping, source: str = "the field file", lang: str = "") ->
     )
     texts = {key: _text(where, form, key) for key in FORM_TEXTS}
     texts["privacy_note"] = _text(where, form, "privacy_note", required=False)
+    for key, value in texts.items():
+        _check_placeholder(where, key, value)
 
     raw_fields = data.get("fields")
     if not isinstance(raw_fields, list) or not raw_fields:

@@ -1,30 +1,23 @@
-/* Intake form (docs/intake-form.md): checks the answers, encrypts them (JWE), posts only
-   ciphertext. Nothing typed goes to a URL, cookie, storage or log. */
+/* Intake form (docs/intake-form.md): checks the answers, posts them only encrypted (JWE).
+   Nothing typed goes to a URL, cookie, storage or log. */
 (() => {
   'use strict';
   const form = document.querySelector('form[data-intake]');
   const cr = window.crypto;
-  if (!form || !form.dataset.key || !cr || !cr.subtle || !cr.randomUUID) return;
-  const subtle = cr.subtle;
+  if (!form?.dataset.key || !cr?.subtle || !cr.randomUUID) return;
+  const { subtle } = cr;
   const d = form.dataset;
-  const $ = (s, root) => (root || form).querySelector(s);
-  const $$ = (s, root) => Array.from((root || form).querySelectorAll(s));
+  const $ = (s, root = form) => root.querySelector(s);
+  const $$ = (s, root = form) => Array.from(root.querySelectorAll(s));
   const utf8 = (s) => new TextEncoder().encode(s);
   const button = $('[data-intake-submit]');
   const title = document.title;
-  let key;
-  let sid;
-  let sent = '';
-  let busy = false;
+  let key, sid, sent, busy;
 
-  const b64u = (buf) => {
-    let s = '';
-    new Uint8Array(buf).forEach((b) => { s += String.fromCharCode(b); });
-    return btoa(s).replace(/=/g, '').replace(/\+/g, '-').replace(/\//g, '_');
-  };
+  const b64u = (buf) => btoa(Array.from(new Uint8Array(buf), (b) => String.fromCharCode(b)).join(''))
+    .replace(/=/g, '').replace(/\+/g, '-').replace(/\//g, '_');
 
   const inputsOf = (w) => $$('input,textarea', w);
-  const isChoice = (input) => input.type === 'checkbox' || input.type === 'radio';
   const checked = (w) => inputsOf(w).filter((i) => i.checked).map((i) => i.value);
 
   // Required now? "contact:phone sms": when contact has phone or sms ticked.
@@ -36,12 +29,7 @@
     return !!other && checked(other).some((v) => values.split(' ').includes(v));
   };
 
-  const describe = (el, id, on) => {
-    const ids = (el.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== id);
-    if (on) ids.push(id);
-    if (ids.length) el.setAttribute('aria-describedby', ids.join(' '));
-    else el.removeAttribute('aria-describedby');
-  };
+  const attr = (el, name, value) => (value ? el.setAttribute(name, value) : el.removeAttribute(name));
 
   const setError = (w, message) => {
     const inputs = inputsOf(w);
@@ -49,24 +37,22 @@
     error.hidden = !message;
     error.lastChild.textContent = message;
     w.classList.toggle('intake-field--error', !!message);
-    describe($('fieldset', w) || inputs[0], error.id, !!message);
-    inputs.forEach((i) => {
-      if (message) i.setAttribute('aria-invalid', 'true');
-      else i.removeAttribute('aria-invalid');
-    });
+    const el = $('fieldset', w) || inputs[0];
+    const ids = (el.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== error.id);
+    if (message) ids.push(error.id);
+    attr(el, 'aria-describedby', ids.join(' '));
+    inputs.forEach((i) => attr(i, 'aria-invalid', message && 'true'));
   };
 
   const validate = () => {
     const errors = [];
     $$('[data-field]').forEach((w) => {
       const first = inputsOf(w)[0];
-      const empty = isChoice(first) ? !checked(w).length : !first.value.trim();
-      let message = '';
-      if (empty) {
-        if (required(w)) message = w.dataset.errorRequired;
-      } else if (!isChoice(first) && !first.checkValidity()) {
-        message = w.dataset.errorInvalid || '';
-      }
+      const choice = /^(checkbox|radio)$/.test(first.type);
+      const empty = choice ? !checked(w).length : !first.value.trim();
+      const message = empty
+        ? (required(w) && w.dataset.errorRequired) || ''
+        : (!choice && !first.checkValidity() && w.dataset.errorInvalid) || '';
       setError(w, message);
       if (message) errors.push([first, message]);
     });
@@ -76,15 +62,13 @@
   const showSummary = (errors) => {
     const box = $('[data-intake-summary]');
     const list = $('ul', box);
-    list.textContent = '';
-    errors.forEach(([input, message]) => {
-      const a = document.createElement('a');
+    list.replaceChildren(...errors.map(([input, message]) => {
+      const li = document.createElement('li');
+      const a = li.appendChild(document.createElement('a'));
       a.href = '#' + input.id;
       a.textContent = message;
-      const li = document.createElement('li');
-      li.append(a);
-      list.append(li);
-    });
+      return li;
+    }));
     box.hidden = !errors.length;
     document.title = (errors.length ? 'Error: ' : '') + title;
     if (errors.length) box.focus();
@@ -94,9 +78,8 @@
     const fields = {};
     const consent = {};
     $$('[data-field]').forEach((w) => {
-      const name = w.dataset.field;
-      const type = w.dataset.type;
-      if (type === 'consent') consent[w.dataset.channel] = checked(w).length > 0;
+      const { field: name, type, channel } = w.dataset;
+      if (type === 'consent') consent[channel] = checked(w).length > 0;
       else if (type === 'checkboxes') fields[name] = checked(w);
       else if (type === 'radios') fields[name] = checked(w)[0] || '';
       else fields[name] = inputsOf(w)[0].value;
@@ -105,7 +88,7 @@
     const trap = $('[data-intake-trap]');
     return {
       v: 1, form: d.form, sid, submitted_at: new Date().toISOString(), page: location.pathname,
-      lang: document.documentElement.lang, likely_spam: !!(trap && trap.value), fields, consent,
+      lang: document.documentElement.lang, likely_spam: !!trap?.value, fields, consent,
     };
   };
 
@@ -123,22 +106,27 @@
     return [header, b64u(wrapped), b64u(iv), b64u(sealed.slice(0, -16)), b64u(sealed.slice(-16))].join('.');
   };
 
-  // ok (2xx, 409), busy (429, 5xx), refused (4xx), timeout (15 s), network.
+  // ok (2xx, 409), too_many (429), unavailable (503), busy (5xx), refused (4xx), timeout, network.
   const send = async (jwe) => {
     const control = new AbortController();
     const timer = setTimeout(() => control.abort(), 15000);
     try {
       const response = await fetch(d.endpoint, {
-        method: 'POST',
-        body: new URLSearchParams({ form: d.form, submission_id: sid, jwe }),
-        headers: { Accept: 'application/json' },
-        credentials: 'omit',
-        referrerPolicy: 'no-referrer',
+        method: 'POST', body: new URLSearchParams({ form: d.form, submission_id: sid, jwe }),
+        headers: { Accept: 'application/json' }, credentials: 'omit', referrerPolicy: 'no-referrer',
         signal: control.signal,
       });
       const s = response.status;
       if (response.ok || s === 409) return 'ok';
-      return s === 429 || s >= 500 ? 'busy' : 'refused';
+      if (s === 429) {
+        // Retry-After (seconds, if exposed) in whole minutes, 1 to 60.
+        const after = response.headers.get('Retry-After');
+        const min = /^\d+$/.test(after) && Math.min(60, Math.ceil(after / 60) || 1);
+        const wait = $('[data-intake-wait]');
+        wait.textContent = wait.dataset[min > 1 ? 'many' : min ? 'one' : 'unknown'].replace('{n}', min);
+        return 'too_many';
+      }
+      return s === 503 ? 'unavailable' : s > 499 ? 'busy' : 'refused';
     } catch {
       return control.signal.aborted ? 'timeout' : 'network';
     } finally {
@@ -179,19 +167,14 @@
       sent = ans;
       data.sid = sid;
       button.textContent = button.dataset.sending;
-      button.setAttribute('aria-disabled', 'true');
-      try {
-        outcome = await send(await encrypt(data));
-      } catch {
-        outcome = 'refused';
-      }
+      attr(button, 'aria-disabled', 'true');
+      outcome = await encrypt(data).then(send, () => 'refused');
       if (outcome === 'ok') succeed();
       else showAlert(outcome);
     } finally {
       busy = false;
-      button.removeAttribute('aria-disabled');
-      const b = button.dataset;
-      button.textContent = ['busy', 'timeout', 'network'].includes(outcome) ? b.retry : b.label;
+      attr(button, 'aria-disabled', '');
+      button.textContent = button.dataset[/^(ok|refused|)$/.test(outcome) ? 'label' : 'retry'];
     }
   };
 
@@ -200,8 +183,7 @@
     const target = link && document.getElementById(link.hash.slice(1));
     if (!target) return;
     event.preventDefault();
-    const w = target.closest('[data-field]');
-    (w || target).scrollIntoView();
+    (target.closest('[data-field]') || target).scrollIntoView();
     target.focus({ preventScroll: true });
   };
 
