@@ -664,7 +664,7 @@ def test_the_real_receiver_refuses_a_second_form_over_its_limit(form, rx, privat
         first["submission_id"],
         refused["submission_id"],
     ]
-    assert staff.decrypt_jwe(stored[1]["jwe"], private_key)["fields"]["name"] == TYPED["name"]
+    assert decrypt_jwe(stored[1]["jwe"], private_key)["fields"]["name"] == TYPED["name"]
     assert leaks([rx.process.log_text()], TYPED) == []
 
 
