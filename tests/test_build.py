@@ -342,9 +342,15 @@ def readme_commands() -> list[str]:
     ]
 
 
-def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():
+def test_readme_quick_start_has_three_commands_and_ci_runs_the_second():
+    """Preview, test (what CI runs), and the form receiver on its own (issue 16; the fresh-clone
+    test in test_serve.py follows its steps)."""
     commands = readme_commands()
-    assert len(commands) == 2 and all("\n" not in c for c in commands), commands
+    assert commands == [
+        "bash scripts/dev serve",
+        "bash scripts/dev test",
+        "bash scripts/dev receiver",
+    ], commands
     ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci_script.splitlines()
 
