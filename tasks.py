@@ -262,7 +262,7 @@ def test(c: Context, k: str = "", audit_pages: bool = True) -> None:
 
 @task
 def audit(c: Context) -> None:
-    """Run Lighthouse (mobile, median of 3) on key pages in both languages; fail under 100 or LCP over 0.8 s."""
+    """Run Lighthouse (mobile, median of 5) on key pages in both languages; fail under 100 or LCP over 0.8 s."""
     ensure_dev_keys()
     c.run(f"{PYTHON} scripts/audit.py")
 
