@@ -10,8 +10,8 @@ tasks by four. On a shared machine that wall time includes the time other proces
 so the browser and the server run ahead of other work where the system allows it (NICE).
 
 Every header is served, Cross-Origin-Opener-Policy included: it moves the page into a new renderer
-process, whose start-up Lighthouse counts before the first paint (about 50 ms of LCP here). An
-audit without it measured 0.66-0.71 s where Lighthouse on the real headers measured 0.83 s.
+process, whose start-up Lighthouse counts before the first paint (home page, five runs each on an
+idle machine: median LCP 748 ms with it, 689 ms without; README, "Performance").
 
     python scripts/audit.py                      # build, serve, audit; exit 1 under budget
     python scripts/audit.py --reports var/audit  # also keep each page's JSON report
@@ -61,7 +61,7 @@ CHROME_FLAGS = [
 # The niceness of Lighthouse's Chromium and of wrangler, for their whole sessions (host.raise_priority).
 # On this 2-core machine, with other test runs going, the renderer's tasks before the first paint
 # took 2.5 to 10 times their own CPU time, and the LCP Lighthouse derives from them 0.67-1.1 s; at
-# -10 the same page measured 0.70-0.80 s beside the same load (README, "Performance").
+# -10 the same page measured 0.70-0.80 s beside the same load.
 NICE = -10
 # Accept-Encoding as Chromium sends it, for the warm-up requests (compressed, as the audit's are).
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"
