@@ -189,8 +189,8 @@ def lcp_of(lhr: dict) -> float:
     return lhr["audits"]["largest-contentful-paint"]["numericValue"]
 
 
-def median_run(url: str, reports: Path, label: str, runs: int, chrome: str = CHROME) -> list[dict]:
-    """Lighthouse `runs` times; all runs, the one with the median largest contentful paint first.
+def sorted_runs(url: str, reports: Path, label: str, runs: int, chrome: str = CHROME) -> list[dict]:
+    """Lighthouse `runs` times; the runs in order of largest contentful paint (the middle one counts).
 
     Lighthouse's own guidance for its run-to-run variance (mostly Total Blocking Time on a busy
     machine) is to take the median of five runs rather than trust one.
@@ -199,8 +199,7 @@ def median_run(url: str, reports: Path, label: str, runs: int, chrome: str = CHR
         lighthouse(url, reports / f"{label.replace(' ', '-')}-{run}.json", chrome)
         for run in range(runs)
     ]
-    median = sorted(results, key=lcp_of)[len(results) // 2]
-    return [median, *(lhr for lhr in results if lhr is not median)]
+    return sorted(results, key=lcp_of)
 
 
 def audit(site: Path, base_url: str, reports: Path, runs: int = 5, chrome: str = CHROME) -> bool:
@@ -210,7 +209,8 @@ def audit(site: Path, base_url: str, reports: Path, runs: int = 5, chrome: str =
     print(f"{'page':<18}" + "".join(f"{c:>16}" for c in CATEGORIES) + "   metrics")
     for label, path in PAGES.items():
         warm(base_url + path)
-        lhr, *others = median_run(base_url + path, reports, label, runs, chrome)
+        results = sorted_runs(base_url + path, reports, label, runs, chrome)
+        lhr = results[len(results) // 2]
         result = scores(lhr)
         metrics = ", ".join(
             f"{key} {lhr['audits'][key]['displayValue']}"
@@ -222,7 +222,7 @@ def audit(site: Path, base_url: str, reports: Path, runs: int = 5, chrome: str =
             for line in shortfalls(lhr):
                 print(f"    {label}: {line}")
         lcp = lcp_of(lhr)
-        all_runs = ", ".join(f"{lcp_of(run):.0f}" for run in sorted([lhr, *others], key=lcp_of))
+        all_runs = ", ".join(f"{lcp_of(run):.0f}" for run in results)
         print(
             f"    {label}: largest contentful paint {lcp:.0f} ms (budget {LCP_BUDGET_MS} ms;"
             f" runs {all_runs} ms)"
